@@ -1,0 +1,124 @@
+#pragma once
+
+/// \file
+/// Alert kinds and levels of CONTRACT.md section 3, with the numeric codes that
+/// section 5 (CAN) fixes. Dependency-free: the configuration, the decision engine
+/// and every notifier share these definitions.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace dmsd {
+
+/// Alert kind; the value is the CAN kind code (byte 0), 0 meaning none.
+enum class AlertKind : std::uint8_t {
+    Drowsiness = 1,
+    Distraction = 2,
+    PhoneUse = 3,
+    HandsOffWheel = 4,
+    ImpairedDriving = 5,
+    DriverNotVisible = 6,
+    CameraFault = 7,
+    AnalyzerFault = 8,
+};
+
+inline constexpr std::size_t kAlertKindCount = 8;
+inline constexpr std::array<AlertKind, kAlertKindCount> kAllAlertKinds = {
+    AlertKind::Drowsiness,       AlertKind::Distraction, AlertKind::PhoneUse,
+    AlertKind::HandsOffWheel,    AlertKind::ImpairedDriving, AlertKind::DriverNotVisible,
+    AlertKind::CameraFault,      AlertKind::AnalyzerFault,
+};
+
+/// Index 0..7 for per-kind arrays.
+constexpr std::size_t alertIndex(AlertKind kind) { return static_cast<std::size_t>(kind) - 1; }
+
+/// Bit of the kind in the active-kinds bitmask (CAN bytes 4-5): bit (code-1).
+constexpr std::uint16_t alertBit(AlertKind kind) {
+    return static_cast<std::uint16_t>(1u << alertIndex(kind));
+}
+
+/// Contract name: "DROWSINESS", "PHONE_USE", ...
+constexpr std::string_view alertKindName(AlertKind kind) {
+    constexpr std::array<std::string_view, kAlertKindCount> names = {
+        "DROWSINESS",      "DISTRACTION",        "PHONE_USE",    "HANDS_OFF_WHEEL",
+        "IMPAIRED_DRIVING", "DRIVER_NOT_VISIBLE", "CAMERA_FAULT", "ANALYZER_FAULT"};
+    return names[alertIndex(kind)];
+}
+
+/// Configuration key under `alerts:`: "drowsiness", "phone_use", ...
+constexpr std::string_view alertKindKey(AlertKind kind) {
+    constexpr std::array<std::string_view, kAlertKindCount> keys = {
+        "drowsiness",       "distraction",        "phone_use",    "hands_off_wheel",
+        "impaired_driving", "driver_not_visible", "camera_fault", "analyzer_fault"};
+    return keys[alertIndex(kind)];
+}
+
+/// Parses either spelling ("PHONE_USE" or "phone_use").
+inline std::optional<AlertKind> parseAlertKind(std::string_view text) {
+    for (AlertKind kind : kAllAlertKinds) {
+        if (text == alertKindName(kind) || text == alertKindKey(kind)) {
+            return kind;
+        }
+    }
+    return std::nullopt;
+}
+
+/// Alert level; the value is the CAN level code (byte 1).
+enum class AlertLevel : std::uint8_t {
+    Cleared = 0,
+    Info = 1,
+    Warning = 2,
+    Critical = 3,
+};
+
+/// Contract name: "info", "warning", "critical" ("cleared" for Cleared).
+constexpr std::string_view alertLevelName(AlertLevel level) {
+    switch (level) {
+    case AlertLevel::Cleared:
+        return "cleared";
+    case AlertLevel::Info:
+        return "info";
+    case AlertLevel::Warning:
+        return "warning";
+    case AlertLevel::Critical:
+        return "critical";
+    }
+    return "cleared";
+}
+
+/// Hysteresis of one alert kind (CONTRACT.md section 2, `alerts:`).
+struct AlertRule {
+    std::chrono::milliseconds raiseAfter{3000};
+    std::chrono::milliseconds clearAfter{6000};
+    std::chrono::milliseconds criticalAfter{10000};
+    std::chrono::milliseconds cooldown{30000};
+};
+
+/// Built-in defaults per kind; the reasoning and sources are in docs/alerts.md.
+constexpr AlertRule defaultAlertRule(AlertKind kind) {
+    using std::chrono::milliseconds;
+    switch (kind) {
+    case AlertKind::Drowsiness: // CONTRACT.md section 2
+        return {milliseconds{3000}, milliseconds{6000}, milliseconds{10000}, milliseconds{30000}};
+    case AlertKind::Distraction:
+        return {milliseconds{3000}, milliseconds{4000}, milliseconds{8000}, milliseconds{20000}};
+    case AlertKind::PhoneUse:
+        return {milliseconds{3000}, milliseconds{6000}, milliseconds{10000}, milliseconds{30000}};
+    case AlertKind::HandsOffWheel:
+        return {milliseconds{5000}, milliseconds{4000}, milliseconds{15000}, milliseconds{30000}};
+    case AlertKind::ImpairedDriving:
+        return {milliseconds{6000}, milliseconds{20000}, milliseconds{30000}, milliseconds{120000}};
+    case AlertKind::DriverNotVisible:
+        return {milliseconds{5000}, milliseconds{5000}, milliseconds{15000}, milliseconds{30000}};
+    case AlertKind::CameraFault:
+        return {milliseconds{3000}, milliseconds{5000}, milliseconds{10000}, milliseconds{10000}};
+    case AlertKind::AnalyzerFault:
+        return {milliseconds{10000}, milliseconds{5000}, milliseconds{30000}, milliseconds{10000}};
+    }
+    return {};
+}
+
+} // namespace dmsd

@@ -1,0 +1,17 @@
+# All dependencies come from Debian bookworm packages (scripts/install-deps),
+# found through their CMake config packages or pkg-config, never by path.
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS json url program_options)
+find_package(fmt REQUIRED CONFIG)
+find_package(yaml-cpp REQUIRED CONFIG)
+pkg_check_modules(GST REQUIRED IMPORTED_TARGET gstreamer-1.0>=1.22 gstreamer-app-1.0 gstreamer-video-1.0)
+pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
+pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+
+# Boost.Asio/Beast: one io_context per process, no deprecated interfaces.
+add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+
+if(yaml-cpp_FOUND AND NOT TARGET yaml-cpp::yaml-cpp)
+    add_library(yaml-cpp::yaml-cpp ALIAS yaml-cpp)
+endif()

@@ -1,0 +1,25 @@
+#pragma once
+
+/// \file
+/// Subcommands of the dmsd executable (CONTRACT.md section 1). Each takes the
+/// arguments after the subcommand name and returns the process exit code.
+
+#include <span>
+#include <string_view>
+
+namespace dmsd::cli {
+
+/// Exit codes of CONTRACT.md section 1.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInputFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitModelUnusable = 3;
+
+using Args = std::span<const std::string_view>;
+
+int runDaemon(Args args);      ///< dmsd run
+int runAnalyze(Args args);     ///< dmsd analyze
+int runCheckConfig(Args args); ///< dmsd check-config
+int runSample(Args args);      ///< dmsd sample (capture + sampling only; prints sequences)
+
+} // namespace dmsd::cli
