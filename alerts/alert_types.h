@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace dmsd {
 
@@ -27,13 +29,15 @@ enum class AlertKind : std::uint8_t {
 
 inline constexpr std::size_t kAlertKindCount = 8;
 inline constexpr std::array<AlertKind, kAlertKindCount> kAllAlertKinds = {
-    AlertKind::Drowsiness,       AlertKind::Distraction, AlertKind::PhoneUse,
-    AlertKind::HandsOffWheel,    AlertKind::ImpairedDriving, AlertKind::DriverNotVisible,
-    AlertKind::CameraFault,      AlertKind::AnalyzerFault,
+    AlertKind::Drowsiness,    AlertKind::Distraction,     AlertKind::PhoneUse,
+    AlertKind::HandsOffWheel, AlertKind::ImpairedDriving, AlertKind::DriverNotVisible,
+    AlertKind::CameraFault,   AlertKind::AnalyzerFault,
 };
 
 /// Index 0..7 for per-kind arrays.
-constexpr std::size_t alertIndex(AlertKind kind) { return static_cast<std::size_t>(kind) - 1; }
+constexpr std::size_t alertIndex(AlertKind kind) {
+    return static_cast<std::size_t>(kind) - 1;
+}
 
 /// Bit of the kind in the active-kinds bitmask (CAN bytes 4-5): bit (code-1).
 constexpr std::uint16_t alertBit(AlertKind kind) {
@@ -43,7 +47,7 @@ constexpr std::uint16_t alertBit(AlertKind kind) {
 /// Contract name: "DROWSINESS", "PHONE_USE", ...
 constexpr std::string_view alertKindName(AlertKind kind) {
     constexpr std::array<std::string_view, kAlertKindCount> names = {
-        "DROWSINESS",      "DISTRACTION",        "PHONE_USE",    "HANDS_OFF_WHEEL",
+        "DROWSINESS",       "DISTRACTION",        "PHONE_USE",    "HANDS_OFF_WHEEL",
         "IMPAIRED_DRIVING", "DRIVER_NOT_VISIBLE", "CAMERA_FAULT", "ANALYZER_FAULT"};
     return names[alertIndex(kind)];
 }
@@ -119,6 +123,43 @@ constexpr AlertRule defaultAlertRule(AlertKind kind) {
         return {milliseconds{10000}, milliseconds{5000}, milliseconds{30000}, milliseconds{10000}};
     }
     return {};
+}
+
+/// Time base of the decision engine: milliseconds on a monotonic axis chosen by
+/// the caller (steady clock in `run`, video time in `analyze`).
+using EngineTime = std::chrono::milliseconds;
+
+/// One transition of one alert kind, as every notifier receives it.
+struct AlertEvent {
+    enum class Type : std::uint8_t {
+        Raised,       ///< cleared -> warning (or higher)
+        LevelChanged, ///< level changed while raised (escalation to critical)
+        Cleared,      ///< raised -> cleared
+    };
+    Type type = Type::Raised;
+    AlertKind kind = AlertKind::Drowsiness;
+    AlertLevel level = AlertLevel::Warning; ///< new level (Cleared for Type::Cleared)
+    double confidence = 0.0;                ///< 0..1
+    EngineTime at{0};                       ///< engine time of the transition
+    std::uint64_t sequenceId = 0;           ///< sequence whose evidence decided it (0: none)
+    std::string evidence;                   ///< JSON object: which analyses said what
+};
+
+/// An alert currently raised.
+struct ActiveAlert {
+    AlertKind kind = AlertKind::Drowsiness;
+    AlertLevel level = AlertLevel::Warning;
+    double confidence = 0.0;
+    EngineTime since{0}; ///< engine time it was raised
+};
+
+/// Bitmask (alertBit) of the given active alerts.
+inline std::uint16_t activeMask(const std::vector<ActiveAlert>& alerts) {
+    std::uint16_t mask = 0;
+    for (const ActiveAlert& alert : alerts) {
+        mask = static_cast<std::uint16_t>(mask | alertBit(alert.kind));
+    }
+    return mask;
 }
 
 } // namespace dmsd
