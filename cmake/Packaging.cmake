@@ -1,0 +1,35 @@
+# Installation layout (Debian's) and the .deb built by CPack.
+pkg_get_variable(DMSD_PKG_SYSTEMD_UNIT_DIR systemd systemdsystemunitdir)
+if(NOT DMSD_PKG_SYSTEMD_UNIT_DIR)
+    set(DMSD_PKG_SYSTEMD_UNIT_DIR /lib/systemd/system)
+endif()
+set(DMSD_SYSTEMD_UNIT_DIR "${DMSD_PKG_SYSTEMD_UNIT_DIR}" CACHE PATH "Where dmsd.service is installed")
+set(DMSD_SYSUSERS_DIR "${CMAKE_INSTALL_PREFIX}/lib/sysusers.d" CACHE PATH "Where sysusers.d files go")
+set(DMSD_CATALOG_DIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/catalog" CACHE PATH "journal catalog dir")
+# /etc even when the prefix is /usr (Debian policy for conffiles).
+set(DMSD_CONFIG_DIR "/etc/dmsd" CACHE PATH "Where the factory dmsd.yaml is installed")
+
+install(FILES ${PROJECT_SOURCE_DIR}/systemd/dmsd.service DESTINATION ${DMSD_SYSTEMD_UNIT_DIR})
+install(FILES ${PROJECT_SOURCE_DIR}/systemd/dmsd.sysusers DESTINATION ${DMSD_SYSUSERS_DIR}
+        RENAME dmsd.conf)
+if(EXISTS ${PROJECT_SOURCE_DIR}/systemd/dmsd.catalog)
+    install(FILES ${PROJECT_SOURCE_DIR}/systemd/dmsd.catalog DESTINATION ${DMSD_CATALOG_DIR})
+endif()
+install(FILES ${PROJECT_SOURCE_DIR}/configs/dmsd.yaml DESTINATION ${DMSD_CONFIG_DIR})
+install(DIRECTORY DESTINATION ${DMSD_CONFIG_DIR}/conf.d)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/configs/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+set(CPACK_GENERATOR "DEB")
+set(CPACK_PACKAGE_NAME "dmsd")
+set(CPACK_PACKAGE_VENDOR "dmsd developers")
+set(CPACK_PACKAGE_CONTACT "dmsd developers <dmsd@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+set(CPACK_DEBIAN_PACKAGE_SECTION "misc")
+set(CPACK_DEBIAN_FILE_NAME "DEB-DEFAULT")
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, dbus, systemd")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "gstreamer1.0-libav, can-utils")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    "${PROJECT_SOURCE_DIR}/systemd/debian/conffiles;${PROJECT_SOURCE_DIR}/systemd/debian/postinst;${PROJECT_SOURCE_DIR}/systemd/debian/prerm;${PROJECT_SOURCE_DIR}/systemd/debian/postrm")
+include(CPack)
