@@ -7,7 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "platform/systemd_notify.h"
-#include "platform/unique_fd.h"
+#include "test/support/notify_socket.h"
 #include "test/support/temp_dir.h"
 
 using namespace dmsd;
@@ -15,33 +15,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+/// The shared test NotifySocket, installed as this process's NOTIFY_SOCKET.
 class NotifySocket {
 public:
-    NotifySocket() : path_((dir_ / "notify").string()) {
-        fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        path_.copy(addr.sun_path, sizeof addr.sun_path - 1);
-        REQUIRE(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        ::setenv("NOTIFY_SOCKET", path_.c_str(), 1);
+    NotifySocket() : socket_(dir_ / "notify") {
+        ::setenv("NOTIFY_SOCKET", socket_.path().c_str(), 1);
     }
     ~NotifySocket() { ::unsetenv("NOTIFY_SOCKET"); }
-
-    std::string receive() {
-        pollfd pfd{fd_.get(), POLLIN, 0};
-        if (::poll(&pfd, 1, 5000) != 1) {
-            return "<timeout>";
-        }
-        char buf[4096];
-        const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
-        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-    }
+    std::string receive() { return socket_.receive(5000ms).value_or("<timeout>"); }
 
 private:
     test::TempDir dir_;
-    std::string path_;
-    UniqueFd fd_;
+    test::NotifySocket socket_;
 };
 
 } // namespace

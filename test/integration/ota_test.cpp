@@ -1,0 +1,167 @@
+// Over-the-air configuration updates against the real daemon.
+#include <fstream>
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include "test/integration/harness.h"
+
+using namespace dmsd::test;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+constexpr Rgb kGreen{40, 180, 60};
+
+void writeFile(const std::filesystem::path& path, const std::string& text) {
+    std::ofstream(path) << text;
+}
+
+std::int64_t counter(const json::object& status, const char* name) {
+    return status.at("counters").at(name).to_number<std::int64_t>();
+}
+
+/// A running daemon on a minute-long moving video, model server healthy.
+struct Running {
+    Harness h;
+    std::unique_ptr<ChildProcess> monitor;
+    explicit Running(const std::vector<std::string>& emulatorArgs = {"--slots", "4"},
+                     const std::vector<std::pair<std::string, std::string>>& env = {}) {
+        h.makeVideo({320, 240, 10, VideoContainer::Mp4H264, {{90.0, kGreen, true}}});
+        h.startBus();
+        h.startEmulator(emulatorArgs);
+        std::filesystem::create_directories(h.confDir());
+        h.writeConfig(h.baseConfig() + "sampling: { interval: 1s, frames_per_sequence: 2 }\n");
+        monitor = h.monitor();
+        h.startDaemon(env);
+        REQUIRE(h.waitReady(20s));
+        REQUIRE(waitUntil([&] { return h.property("State").as_string() == "running"; }, 20s));
+    }
+    bool versionBecomes(const std::string& version, std::chrono::milliseconds timeout = 15s) {
+        return waitUntil([&] { return h.property("ConfigVersion").as_string() == version; },
+                         timeout);
+    }
+};
+
+} // namespace
+
+TEST_CASE("SIGHUP applies a new prompt without restarting the camera") {
+    Running r;
+    const json::object before = r.h.status();
+    writeFile(r.h.confDir() / "50-prompt.yaml",
+              "version: it-2\nanalyses:\n  attention: { prompt: \"Is the driver watching the "
+              "road? Answer in JSON.\" }\n");
+    r.h.daemon().signal(SIGHUP);
+    REQUIRE(r.versionBecomes("it-2"));
+    const json::object after = r.h.status();
+    // The capture pipeline kept running: its frame counter went on from where it was.
+    CHECK(counter(after, "frames_captured") > counter(before, "frames_captured"));
+    CHECK(counter(after, "camera_restarts") == counter(before, "camera_restarts"));
+    CHECK(counter(after, "reloads_applied") == 1);
+    CHECK(r.h.property("ConfigError").as_string().empty());
+}
+
+TEST_CASE("a rejected configuration over D-Bus Reload leaves everything as it was") {
+    Running r;
+    writeFile(r.h.confDir() / "60-bad.yaml",
+              "version: it-bad\nsampling:\n  frames_per_sequence: 1\n");
+    auto [code, out] = r.h.busctl({"call", "org.dmsd.DriverMonitor1", "/org/dmsd/DriverMonitor1",
+                                   "org.dmsd.DriverMonitor1", "Reload"});
+    CHECK(code != 0);
+    CHECK(out.find("sampling.frames_per_sequence") != std::string::npos);
+    CHECK(r.h.property("ConfigVersion").as_string() == "it-1");
+    const std::string error = r.h.property("ConfigError").as_string().c_str();
+    CHECK(error.find("60-bad.yaml:3") != std::string::npos);
+    CHECK(counter(r.h.status(), "reloads_rejected") >= 1);
+    CHECK(r.h.property("State").as_string() == "running");
+
+    // Fixing the file clears the error.
+    writeFile(r.h.confDir() / "60-bad.yaml",
+              "version: it-3\nsampling:\n  frames_per_sequence: 3\n");
+    auto [code2, out2] = r.h.busctl({"call", "org.dmsd.DriverMonitor1", "/org/dmsd/DriverMonitor1",
+                                     "org.dmsd.DriverMonitor1", "Reload"});
+    CHECK(code2 == 0);
+    CHECK(r.versionBecomes("it-3"));
+    CHECK(r.h.property("ConfigError").as_string().empty());
+}
+
+TEST_CASE("a drop-in written elsewhere and renamed in applies exactly once") {
+    Running r;
+    const auto tmp = r.h.confDir() / ".70-fleet.yaml.tmp";
+    {
+        std::ofstream out(tmp);
+        out << "version: it-4\nalerts:\n  distraction: { raise_after: ";
+        out.flush();
+        out << "4s }\n";
+    }
+    std::filesystem::rename(tmp, r.h.confDir() / "70-fleet.yaml");
+    REQUIRE(r.versionBecomes("it-4"));
+    // Give a second notification (if one were wrongly queued) the time to land.
+    CHECK_FALSE(waitUntil([&] { return counter(r.h.status(), "reloads_applied") > 1; }, 1500ms));
+    CHECK(counter(r.h.status(), "reloads_applied") == 1);
+}
+
+TEST_CASE("an alert-threshold change keeps the requests in flight") {
+    Running r({"--slots", "4", "--latency-ms", "1500"});
+    REQUIRE(waitUntil([&] { return r.h.emulatorStats().at("active").to_number<int>() > 0; }, 15s));
+    writeFile(r.h.confDir() / "80-alerts.yaml",
+              "version: it-5\nalerts:\n  drowsiness: { raise_after: 4s }\n");
+    r.h.daemon().signal(SIGHUP);
+    REQUIRE(r.versionBecomes("it-5"));
+    // Those requests complete rather than being cancelled.
+    REQUIRE(
+        waitUntil([&] { return r.h.emulatorStats().at("requests").to_number<int>() > 8; }, 20s));
+    CHECK(r.h.emulatorStats().at("cancelled").to_number<int>() == 0);
+}
+
+TEST_CASE("a configuration that kills the model server is rolled back to the last good one") {
+    Running r({"--slots", "4"}, {{"DMSD_TEST_PROBATION_MS", "3000"}});
+    writeFile(r.h.confDir() / "90-dead.yaml",
+              "version: it-dead\nllm:\n  url: \"http://127.0.0.1:9\"\n");
+    r.h.daemon().signal(SIGHUP);
+    REQUIRE(r.versionBecomes("it-dead"));
+    REQUIRE(r.versionBecomes("it-1", 30s));
+    const std::string error = r.h.property("ConfigError").as_string().c_str();
+    CHECK(error.find("rolled back") != std::string::npos);
+    CHECK(counter(r.h.status(), "rollbacks") == 1);
+    CHECK(waitUntil([&] { return r.h.property("State").as_string() == "running"; }, 20s));
+
+    // The same bad file is not tried again ...
+    r.h.daemon().signal(SIGHUP);
+    CHECK_FALSE(r.versionBecomes("it-dead", 1500ms));
+    // ... until a new file arrives.
+    writeFile(r.h.confDir() / "90-dead.yaml", "version: it-6\n");
+    r.h.daemon().signal(SIGHUP);
+    CHECK(r.versionBecomes("it-6"));
+}
+
+TEST_CASE("nothing leaks across 100 reloads") {
+    Running r;
+    auto reloadTo = [&](int i) {
+        writeFile(r.h.confDir() / "50-cycle.yaml",
+                  "version: cycle-" + std::to_string(i) +
+                      "\nllm:\n  timeout: " + std::to_string(5 + i % 2) +
+                      "s\nalerts:\n  drowsiness: { raise_after: " + std::to_string(2 + i % 2) +
+                      "s }\n");
+        auto [code, out] =
+            r.h.busctl({"call", "org.dmsd.DriverMonitor1", "/org/dmsd/DriverMonitor1",
+                        "org.dmsd.DriverMonitor1", "Reload"});
+        INFO(out);
+        REQUIRE(code == 0);
+    };
+    for (int i = 0; i < 10; ++i) {
+        reloadTo(i);
+    }
+    const std::size_t fds = r.h.daemonFdCount();
+    const std::size_t rss = r.h.daemonRssKb();
+    for (int i = 10; i < 110; ++i) {
+        reloadTo(i);
+    }
+    REQUIRE(r.versionBecomes("cycle-109"));
+    INFO("fds " << fds << " -> " << r.h.daemonFdCount() << ", RSS " << rss << " -> "
+                << r.h.daemonRssKb() << " kB");
+    CHECK(r.h.daemonFdCount() <= fds + 2);
+    CHECK(r.h.daemonRssKb() < rss + 8 * 1024);
+    CHECK(counter(r.h.status(), "reloads_applied") == 110);
+}

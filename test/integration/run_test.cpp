@@ -1,0 +1,158 @@
+// dmsd run end to end: real emulator, real bus, real daemon process.
+#include <fstream>
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "test/integration/harness.h"
+
+using namespace dmsd::test;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+constexpr Rgb kGreen{40, 180, 60};
+constexpr Rgb kRed{220, 30, 30};
+
+/// Red frames are a sleepy driver; everything else the emulator's awake default.
+std::string writeSleepyScript(const Harness& h) {
+    const auto path = h.dir() / "script.json";
+    std::ofstream(path) << R"({"rules":[{"analysis":"face_state","color":[220,30,30],"tolerance":90,
+      "answer":{"state":"SLEEPY","eyes_closed":true,"yawning":false,"confidence":0.9}}]})";
+    return path.string();
+}
+
+/// Alert settings short enough for a test video of a few seconds.
+const char* kFastAlerts = R"(sampling:
+  interval: 1s
+  frames_per_sequence: 2
+  max_static_skip: 3s
+alerts:
+  drowsiness: { raise_after: 2s, clear_after: 2s, critical_after: 60s, cooldown: 5s }
+  camera_fault: { raise_after: 1s, clear_after: 1s, critical_after: 60s, cooldown: 1s }
+  analyzer_fault: { raise_after: 1s, clear_after: 1s, critical_after: 60s, cooldown: 1s }
+)";
+
+double seconds(std::chrono::steady_clock::duration d) {
+    return std::chrono::duration<double>(d).count();
+}
+
+} // namespace
+
+TEST_CASE("a sleepy segment raises DROWSINESS and clears it, over D-Bus, with systemd notify") {
+    Harness h;
+    // 4 s awake, 8 s sleepy, 8 s awake; played in real time like a camera.
+    h.makeVideo({320,
+                 240,
+                 10,
+                 VideoContainer::Mp4H264,
+                 {{4.0, kGreen, false}, {8.0, kRed, false}, {8.0, kGreen, false}}});
+    h.startBus();
+    h.startEmulator({"--slots", "4", "--latency-ms", "50", "--script", writeSleepyScript(h)});
+    h.writeConfig(h.baseConfig() + kFastAlerts);
+    auto monitor = h.monitor();
+    h.startDaemon({{"WATCHDOG_USEC", "1000000"}});
+
+    const auto ready = h.waitReady(20s);
+    REQUIRE(ready);
+    auto raised = waitSignal(*monitor, "AlertRaised", "DROWSINESS", 25s);
+    REQUIRE(raised);
+    auto cleared = waitSignal(*monitor, "AlertCleared", "DROWSINESS", 25s);
+    REQUIRE(cleared);
+
+    // The sleepy segment starts 4 s into the video and lasts 8 s: the alert is
+    // raised after raise_after (2 s), within one interval and the answer's
+    // latency, and cleared clear_after (2 s) after the segment ends.
+    const double raisedAt = seconds(raised->at - *ready);
+    const double clearedAt = seconds(cleared->at - *ready);
+    INFO("raised " << raisedAt << " s and cleared " << clearedAt << " s after READY=1");
+    CHECK(raisedAt >= 4.0 + 2.0 - 1.0);
+    CHECK(raisedAt <= 4.0 + 2.0 + 4.0);
+    CHECK(clearedAt >= 12.0 + 2.0 - 1.0);
+    CHECK(clearedAt <= 12.0 + 2.0 + 5.0);
+    REQUIRE(raised->args.size() == 5);
+    CHECK(raised->args[1].as_string() == "warning");
+    CHECK(raised->args[2].as_double() > 0.5);
+    CHECK(json::parse(raised->args[4].as_string()).is_object());
+
+    // systemd saw readiness with a status line, and watchdog pings.
+    CHECK(h.notify().waitFor([](const std::string& m) { return hasLine(m, "WATCHDOG=1"); }, 5s));
+
+    const json::object status = h.status();
+    CHECK(status.at("config_version").as_string() == "it-1");
+    CHECK(status.at("counters").at("sequences_analysed").to_number<int>() > 3);
+    CHECK(status.at("counters").at("frames_captured").to_number<int>() > 50);
+    CHECK(h.property("ConfigVersion").as_string() == "it-1");
+
+    // The raise kept a snapshot: the frames and a sidecar.
+    bool snapshot = false;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(h.snapshotDir())) {
+        snapshot = snapshot || entry.path().extension() == ".jpg";
+    }
+    CHECK(snapshot);
+
+    // SIGTERM: STOPPING=1 and a clean, quick exit.
+    const auto stopAt = std::chrono::steady_clock::now();
+    h.daemon().signal(SIGTERM);
+    CHECK(h.notify().waitFor([](const std::string& m) { return hasLine(m, "STOPPING=1"); }, 5s));
+    auto code = h.daemon().wait(10s);
+    REQUIRE(code);
+    CHECK(*code == 0);
+    INFO("stopped in " << seconds(std::chrono::steady_clock::now() - stopAt) << " s");
+}
+
+TEST_CASE("a stalled worker makes the watchdog ask systemd for a restart") {
+    Harness h;
+    h.makeVideo({320, 240, 10, VideoContainer::Mp4H264, {{30.0, kGreen, true}}});
+    h.startBus();
+    h.startEmulator({"--slots", "4"});
+    h.writeConfig(h.baseConfig() + kFastAlerts);
+    h.startDaemon({{"WATCHDOG_USEC", "1000000"}, {"DMSD_TEST_STALL", "sampler"}});
+    REQUIRE(h.waitReady(20s));
+    CHECK(h.notify().waitFor([](const std::string& m) { return hasLine(m, "WATCHDOG=trigger"); },
+                             20s));
+}
+
+TEST_CASE("the model server going away raises ANALYZER_FAULT; its return clears it") {
+    Harness h;
+    h.makeVideo({320, 240, 10, VideoContainer::Mp4H264, {{60.0, kGreen, true}}});
+    h.startBus();
+    h.startEmulator({"--slots", "4"});
+    const int port = h.emulatorPort();
+    h.writeConfig(h.baseConfig() + kFastAlerts);
+    auto monitor = h.monitor();
+    h.startDaemon();
+    REQUIRE(h.waitReady(20s));
+    REQUIRE(waitUntil([&] { return h.property("State").as_string() == "running"; }, 20s));
+
+    h.stopEmulator();
+    REQUIRE(waitSignal(*monitor, "AlertRaised", "ANALYZER_FAULT", 30s));
+    CHECK(h.property("State").as_string() == "degraded");
+
+    h.startEmulator({"--slots", "4"}, port);
+    REQUIRE(waitSignal(*monitor, "AlertCleared", "ANALYZER_FAULT", 30s));
+    CHECK(waitUntil([&] { return h.property("State").as_string() == "running"; }, 20s));
+    CHECK(h.daemon().running());
+}
+
+TEST_CASE("the video source failing raises CAMERA_FAULT; its return clears it") {
+    Harness h;
+    // A short clip: in `run`, a file plays like a camera and is reopened at its end.
+    const VideoSpec spec{320, 240, 10, VideoContainer::Mp4H264, {{2.0, kGreen, true}}};
+    h.makeVideo(spec);
+    h.startBus();
+    h.startEmulator({"--slots", "4"});
+    h.writeConfig(h.baseConfig() + kFastAlerts);
+    auto monitor = h.monitor();
+    h.startDaemon();
+    REQUIRE(h.waitReady(20s));
+
+    const auto saved = h.dir() / "saved.mp4";
+    std::filesystem::rename(h.videoPath(), saved);
+    REQUIRE(waitSignal(*monitor, "AlertRaised", "CAMERA_FAULT", 30s));
+    std::filesystem::rename(saved, h.videoPath());
+    REQUIRE(waitSignal(*monitor, "AlertCleared", "CAMERA_FAULT", 40s));
+    CHECK(h.daemon().running());
+}
