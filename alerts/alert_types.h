@@ -102,25 +102,27 @@ struct AlertRule {
 };
 
 /// Built-in defaults per kind; the reasoning and sources are in docs/alerts.md.
+/// Order: raise_after, clear_after, critical_after, cooldown.
 constexpr AlertRule defaultAlertRule(AlertKind kind) {
     using std::chrono::milliseconds;
     switch (kind) {
-    case AlertKind::Drowsiness: // CONTRACT.md section 2
+    case AlertKind::Drowsiness: // CONTRACT.md section 2; Euro NCAP: eyes closed > 3 s is sleep
         return {milliseconds{3000}, milliseconds{6000}, milliseconds{10000}, milliseconds{30000}};
-    case AlertKind::Distraction:
-        return {milliseconds{3000}, milliseconds{4000}, milliseconds{8000}, milliseconds{20000}};
-    case AlertKind::PhoneUse:
-        return {milliseconds{3000}, milliseconds{6000}, milliseconds{10000}, milliseconds{30000}};
-    case AlertKind::HandsOffWheel:
-        return {milliseconds{5000}, milliseconds{4000}, milliseconds{15000}, milliseconds{30000}};
-    case AlertKind::ImpairedDriving:
-        return {milliseconds{6000}, milliseconds{20000}, milliseconds{30000}, milliseconds{120000}};
-    case AlertKind::DriverNotVisible:
-        return {milliseconds{5000}, milliseconds{5000}, milliseconds{15000}, milliseconds{30000}};
+    case AlertKind::Distraction: // Euro NCAP long distraction 3 s, unresponsive 6 s; 2 s back
+        return {milliseconds{3000}, milliseconds{2000}, milliseconds{6000}, milliseconds{5000}};
+    case AlertKind::PhoneUse: // fleet practice: handled for 2 s; Euro NCAP 6 s gaze away
+        return {milliseconds{2000}, milliseconds{4000}, milliseconds{6000}, milliseconds{10000}};
+    case AlertKind::HandsOffWheel: // UN R79 as in openpilot's wheel-touch policy: 15 s / 30 s
+        return {milliseconds{15000}, milliseconds{4000}, milliseconds{30000}, milliseconds{30000}};
+    case AlertKind::ImpairedDriving: // non-transient: several consistent answers, rare repeats
+        return {milliseconds{10000}, milliseconds{30000}, milliseconds{60000},
+                milliseconds{300000}};
+    case AlertKind::DriverNotVisible: // Euro NCAP: tell the driver of degradation within 10 s
+        return {milliseconds{4000}, milliseconds{4000}, milliseconds{10000}, milliseconds{10000}};
     case AlertKind::CameraFault:
         return {milliseconds{3000}, milliseconds{5000}, milliseconds{10000}, milliseconds{10000}};
     case AlertKind::AnalyzerFault:
-        return {milliseconds{10000}, milliseconds{5000}, milliseconds{30000}, milliseconds{10000}};
+        return {milliseconds{6000}, milliseconds{5000}, milliseconds{30000}, milliseconds{10000}};
     }
     return {};
 }

@@ -1,0 +1,139 @@
+#include "llm/request_body.h"
+
+#include <array>
+
+#include <boost/json/serialize.hpp>
+
+namespace dmsd {
+
+namespace json = boost::json;
+
+void appendBase64(std::string& out, const unsigned char* data, std::size_t size) {
+    static constexpr std::array<char, 64> alphabet = {
+        'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', 'P',
+        'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'a', 'b', 'c', 'd', 'e', 'f',
+        'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v',
+        'w', 'x', 'y', 'z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '+', '/'};
+    const std::size_t start = out.size();
+    // resize once and write through a raw pointer: this is the hot loop of the
+    // request path (a 640x480 JPEG is ~40 kB, four per request).
+    out.resize(start + base64EncodedSize(size));
+    char* dst = out.data() + start;
+    std::size_t i = 0;
+    for (; i + 3 <= size; i += 3) {
+        const unsigned v = (unsigned{data[i]} << 16) | (unsigned{data[i + 1]} << 8) | data[i + 2];
+        *dst++ = alphabet[(v >> 18) & 63];
+        *dst++ = alphabet[(v >> 12) & 63];
+        *dst++ = alphabet[(v >> 6) & 63];
+        *dst++ = alphabet[v & 63];
+    }
+    const std::size_t rest = size - i;
+    if (rest == 1) {
+        const unsigned v = unsigned{data[i]} << 16;
+        *dst++ = alphabet[(v >> 18) & 63];
+        *dst++ = alphabet[(v >> 12) & 63];
+        *dst++ = '=';
+        *dst++ = '=';
+    } else if (rest == 2) {
+        const unsigned v = (unsigned{data[i]} << 16) | (unsigned{data[i + 1]} << 8);
+        *dst++ = alphabet[(v >> 18) & 63];
+        *dst++ = alphabet[(v >> 12) & 63];
+        *dst++ = alphabet[(v >> 6) & 63];
+        *dst++ = '=';
+    }
+}
+
+json::object optionsJson(const LlmOptions& options) {
+    json::object o;
+    o["temperature"] = options.temperature;
+    o["top_k"] = options.topK;
+    o["top_p"] = options.topP;
+    o["num_ctx"] = options.numCtx;
+    o["num_predict"] = options.numPredict;
+    if (options.seed) {
+        o["seed"] = *options.seed;
+    }
+    return o;
+}
+
+json::value keepAliveJson(Millis keepAlive) {
+    const auto ms = keepAlive.count();
+    if (ms < 0) {
+        return json::value(-1);
+    }
+    // Go's time.ParseDuration needs a unit; "300s" and "1500ms" both parse.
+    if (ms % 1000 == 0) {
+        return json::value(std::to_string(ms / 1000) + "s");
+    }
+    return json::value(std::to_string(ms) + "ms");
+}
+
+namespace {
+
+void appendJsonString(std::string& out, std::string_view text) {
+    out += json::serialize(text);
+}
+
+} // namespace
+
+std::string buildChatBody(const ChatBodyParts& parts) {
+    std::size_t imageBytes = 0;
+    if (parts.images != nullptr) {
+        for (const JpegImage& image : *parts.images) {
+            imageBytes += base64EncodedSize(image.bytes ? image.bytes->size() : 0) + 3;
+        }
+    }
+    std::string body;
+    body.reserve(imageBytes + parts.systemPrompt.size() + parts.userPrompt.size() + 2048);
+    body += R"({"model":)";
+    appendJsonString(body, parts.model);
+    body += R"(,"messages":[{"role":"system","content":)";
+    appendJsonString(body, parts.systemPrompt);
+    body += R"(},{"role":"user","content":)";
+    appendJsonString(body, parts.userPrompt);
+    if (parts.images != nullptr && !parts.images->empty()) {
+        body += R"(,"images":[)";
+        bool first = true;
+        for (const JpegImage& image : *parts.images) {
+            if (!first) {
+                body += ',';
+            }
+            first = false;
+            body += '"';
+            if (image.bytes) {
+                appendBase64(body, image.bytes->data(), image.bytes->size());
+            }
+            body += '"';
+        }
+        body += ']';
+    }
+    body += R"(}],"stream":)";
+    body += parts.stream ? "true" : "false";
+    if (parts.format != nullptr) {
+        body += R"(,"format":)";
+        body += json::serialize(*parts.format);
+    }
+    if (parts.options != nullptr) {
+        body += R"(,"options":)";
+        body += json::serialize(*parts.options);
+    }
+    if (parts.keepAlive != nullptr) {
+        body += R"(,"keep_alive":)";
+        body += json::serialize(*parts.keepAlive);
+    }
+    body += R"(,"think":false})";
+    return body;
+}
+
+std::string buildWarmUpBody(std::string_view model, const json::object& options,
+                            const json::value& keepAlive) {
+    json::object o;
+    o["model"] = model;
+    o["messages"] = json::array();
+    o["options"] = options;
+    o["keep_alive"] = keepAlive;
+    o["stream"] = false;
+    return json::serialize(o);
+}
+
+} // namespace dmsd

@@ -1,0 +1,58 @@
+#pragma once
+
+/// \file
+/// The JSON bodies sent to Ollama's `/api/chat` (CONTRACT.md section 7), built
+/// in one buffer: the JPEG frames are base64-encoded straight into it, with no
+/// intermediate string per image.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "pipeline/sequence.h"
+#include "platform/settings.h"
+
+namespace dmsd {
+
+/// Length of the standard, padded base64 encoding of \a size bytes.
+constexpr std::size_t base64EncodedSize(std::size_t size) {
+    return 4 * ((size + 2) / 3);
+}
+
+/// Appends the standard base64 (RFC 4648 alphabet, '=' padding, no line
+/// breaks, no `data:` prefix) of \a data to \a out.
+void appendBase64(std::string& out, const unsigned char* data, std::size_t size);
+
+/// Ollama `options` as sent with every request (identical across requests so
+/// the server never reloads the model because of them).
+boost::json::object optionsJson(const LlmOptions& options);
+
+/// `keep_alive` as Ollama understands it: a Go duration string ("300s",
+/// "1500ms"), or -1 (forever) for a negative duration.
+boost::json::value keepAliveJson(Millis keepAlive);
+
+/// What goes into one `/api/chat` body.
+struct ChatBodyParts {
+    std::string_view model;
+    std::string_view systemPrompt;
+    std::string_view userPrompt;
+    const std::vector<JpegImage>* images = nullptr; ///< may be null: no images
+    bool stream = false;
+    const boost::json::value* format = nullptr; ///< JSON schema; null: no `format`
+    const boost::json::object* options = nullptr;
+    const boost::json::value* keepAlive = nullptr;
+};
+
+/// `{"model","messages":[system,user+images],"stream","format","options","keep_alive","think":false}`.
+std::string buildChatBody(const ChatBodyParts& parts);
+
+/// A load-only request (`messages: []`) that warms the model with the same
+/// `options` as the real requests, so the first real request finds it loaded.
+std::string buildWarmUpBody(std::string_view model, const boost::json::object& options,
+                            const boost::json::value& keepAlive);
+
+} // namespace dmsd

@@ -1,0 +1,509 @@
+// The client and scheduler end to end against the Ollama emulator
+// (test/emulator): every mode, real overlap, the dependent prompt, faults,
+// timeouts freeing the slot, the cache, health messages, mosaic fallback,
+// auto mode, cancellation.
+
+#include <fstream>
+#include <regex>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <turbojpeg.h>
+
+#include "llm/analysis_scheduler.h"
+#include "llm/ollama_client.h"
+#include "test/support/child_process.h"
+#include "test/support/temp_dir.h"
+
+using namespace dmsd;
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// The emulator as a child process on an ephemeral port.
+class Emulator {
+public:
+    explicit Emulator(std::vector<std::string> args) : process_(argvFor(std::move(args))) {
+        auto line = process_.waitForLine(
+            [](const std::string& l) { return l.starts_with("listening on "); }, 20s);
+        REQUIRE(line);
+        url_ = line->substr(std::string("listening on ").size());
+        port_ = static_cast<unsigned short>(std::stoi(url_.substr(url_.rfind(':') + 1)));
+    }
+    const std::string& url() const { return url_; }
+    unsigned short port() const { return port_; }
+    test::ChildProcess& process() { return process_; }
+
+    /// A small blocking HTTP/1.1 exchange (Connection: close) for stats and config.
+    json::value request(const std::string& method, const std::string& path,
+                        const std::string& body = {}) const {
+        asio::io_context io;
+        asio::ip::tcp::socket socket(io);
+        socket.connect({asio::ip::make_address("127.0.0.1"), port_});
+        const std::string req =
+            fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n"
+                        "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+                        method, path, port_, body.size(), body);
+        asio::write(socket, asio::buffer(req));
+        std::string response;
+        boost::system::error_code ec;
+        asio::read(socket, asio::dynamic_buffer(response), ec);
+        const auto split = response.find("\r\n\r\n");
+        REQUIRE(split != std::string::npos);
+        std::string head = response.substr(0, split);
+        std::string content = response.substr(split + 4);
+        std::transform(head.begin(), head.end(), head.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (head.find("transfer-encoding: chunked") != std::string::npos) {
+            std::string plain;
+            std::size_t pos = 0;
+            while (pos < content.size()) {
+                const auto eol = content.find("\r\n", pos);
+                const std::size_t n = std::stoul(content.substr(pos, eol - pos), nullptr, 16);
+                if (n == 0) {
+                    break;
+                }
+                plain += content.substr(eol + 2, n);
+                pos = eol + 2 + n + 2;
+            }
+            content = plain;
+        }
+        return json::parse(content);
+    }
+    json::value stats() const { return request("GET", "/_emulator/stats"); }
+    void configure(const json::object& config) const {
+        request("POST", "/_emulator/config", json::serialize(config));
+    }
+
+private:
+    static std::vector<std::string> argvFor(std::vector<std::string> args) {
+        args.insert(args.begin(), DMSD_OLLAMA_EMULATOR);
+        return args;
+    }
+    test::ChildProcess process_;
+    std::string url_;
+    unsigned short port_ = 0;
+};
+
+std::shared_ptr<const std::vector<unsigned char>> solidJpeg(int width, int height, unsigned char r,
+                                                            unsigned char g, unsigned char b) {
+    std::vector<unsigned char> rgb(static_cast<std::size_t>(width * height * 3));
+    for (std::size_t i = 0; i < rgb.size(); i += 3) {
+        rgb[i] = r;
+        rgb[i + 1] = g;
+        rgb[i + 2] = b;
+    }
+    tjhandle handle = tjInitCompress();
+    REQUIRE(handle != nullptr);
+    unsigned char* out = nullptr;
+    unsigned long size = 0;
+    const int rc =
+        tjCompress2(handle, rgb.data(), width, 0, height, TJPF_RGB, &out, &size, TJSAMP_420, 85, 0);
+    std::vector<unsigned char> bytes;
+    if (rc == 0) {
+        bytes.assign(out, out + size);
+    }
+    tjFree(out);
+    tjDestroy(handle);
+    REQUIRE(rc == 0);
+    return std::make_shared<const std::vector<unsigned char>>(std::move(bytes));
+}
+
+/// A sequence of \a frames solid-colour frames; \a seed varies the content hashes.
+EncodedSequencePtr makeSequence(int frames, std::uint64_t seed = 1, bool withMosaic = true) {
+    auto seq = std::make_shared<EncodedSequence>();
+    seq->sequenceId = seed;
+    for (int i = 0; i < frames; ++i) {
+        SampledFrameInfo info;
+        info.frameId = seed * 100 + i;
+        info.ptsSeconds = 2.0 * double(seed) + 0.5 * i;
+        info.contentHash = seed * 1000 + i + 1;
+        seq->frames.push_back(info);
+        seq->images.push_back(JpegImage{solidJpeg(64, 48, 200, 180, 160), 64, 48});
+    }
+    if (withMosaic) {
+        seq->makeMosaic = []() -> std::optional<JpegImage> {
+            return JpegImage{solidJpeg(128, 96, 200, 180, 160), 128, 96};
+        };
+    }
+    return seq;
+}
+
+LlmSettings settingsFor(const Emulator& emulator, LlmMode mode) {
+    LlmSettings s;
+    s.url = emulator.url();
+    s.mode = mode;
+    s.timeout = 5000ms;
+    s.maxInFlight = 4;
+    return s;
+}
+
+struct Rig {
+    asio::io_context io;
+    OllamaClientPtr client;
+    AnalysisSchedulerPtr scheduler;
+    Rig(LlmSettings settings, SchedulerOptions options = {},
+        AnalysesSettings analyses = AnalysesSettings{}) {
+        client = OllamaClient::create(io.get_executor(), settings);
+        scheduler = AnalysisScheduler::create(io.get_executor(), client, analyses,
+                                              ImageLayout::Separate, options);
+    }
+    void runUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!condition() && std::chrono::steady_clock::now() < deadline) {
+            if (io.stopped()) {
+                io.restart(); // ran out of work earlier: new work was queued since
+            }
+            io.run_one_for(20ms);
+        }
+    }
+    SequenceResult analyse(EncodedSequencePtr seq) {
+        std::optional<SequenceResult> result;
+        scheduler->submit(std::move(seq), [&](SequenceResult r) { result = std::move(r); });
+        runUntil([&] { return result.has_value(); });
+        REQUIRE(result);
+        return std::move(*result);
+    }
+    template <class T>
+    T await(asio::awaitable<T> task) {
+        std::optional<T> result;
+        asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
+            if (e) {
+                std::rethrow_exception(e);
+            }
+            result = std::move(value);
+        });
+        runUntil([&] { return result.has_value(); });
+        REQUIRE(result);
+        return std::move(*result);
+    }
+};
+
+void requireAllAnswered(const SequenceResult& r) {
+    const SequenceAnswers& a = r.answers;
+    for (AnalysisKind kind : kAllAnalyses) {
+        INFO(analysisName(kind));
+        const AnalysisError* e = analysisError(kind, a);
+        INFO((e != nullptr ? e->message : std::string("ok")));
+        CHECK(analysisAsked(kind, a));
+        CHECK(e == nullptr);
+    }
+    REQUIRE(a.faceState);
+    REQUIRE(a.faceState->ok());
+    CHECK(a.faceState->answer->state == FaceState::Awake);
+    REQUIRE(a.attention);
+    REQUIRE(a.attention->ok());
+    CHECK(a.attention->answer->lookingAtRoad);
+}
+
+bool drained(const Emulator& emulator) {
+    json::value s = emulator.stats();
+    return s.at("active").to_number<std::int64_t>() == 0 &&
+           s.at("queued").to_number<std::int64_t>() == 0;
+}
+
+std::vector<json::object> readLog(const std::string& path) {
+    std::vector<json::object> lines;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (!line.empty()) {
+            lines.push_back(json::parse(line).as_object());
+        }
+    }
+    return lines;
+}
+
+} // namespace
+
+TEST_CASE("every mode returns all five typed answers", "[e2e]") {
+    Emulator emulator({"--slots", "4", "--latency-ms", "20"});
+    for (LlmMode mode :
+         {LlmMode::Parallel, LlmMode::Combined, LlmMode::Sequential, LlmMode::Auto}) {
+        INFO(llmModeName(mode));
+        Rig rig(settingsFor(emulator, mode));
+        SequenceResult r = rig.analyse(makeSequence(4));
+        requireAllAnswered(r);
+        CHECK(r.metrics.mode != LlmMode::Auto);
+        CHECK_FALSE(r.metrics.cancelled);
+        CHECK(r.metrics.requests == (r.metrics.mode == LlmMode::Combined ? 1 : 5));
+        LlmMetricsSnapshot m = rig.scheduler->metrics();
+        CHECK(m.sequences == 1);
+        CHECK(m.requestErrors == 0);
+        CHECK(m.sequenceP50Ms > 0);
+    }
+}
+
+TEST_CASE("streamed requests give the same answers and a time to first token", "[e2e]") {
+    Emulator emulator({"--slots", "4"});
+    SchedulerOptions options;
+    options.stream = true;
+    Rig rig(settingsFor(emulator, LlmMode::Parallel), options);
+    SequenceResult r = rig.analyse(makeSequence(4));
+    requireAllAnswered(r);
+    CHECK(r.metrics.analyses[0].firstToken.has_value());
+    CHECK(r.metrics.analyses[0].promptTokens > 0);
+}
+
+TEST_CASE("parallel overlaps requests and impaired_driving follows face_state with its result",
+          "[e2e]") {
+    test::TempDir dir;
+    const std::string log = (dir.path() / "emulator.log").string();
+    Emulator emulator({"--slots", "4", "--latency-ms", "300", "--log", log});
+    Rig rig(settingsFor(emulator, LlmMode::Parallel));
+    SequenceResult r = rig.analyse(makeSequence(4));
+    requireAllAnswered(r);
+    json::value stats = emulator.stats();
+    CHECK(stats.at("max_concurrency").to_number<std::int64_t>() >= 4);
+
+    std::vector<json::object> lines;
+    rig.runUntil(
+        [&] {
+            lines = readLog(log);
+            return std::count_if(lines.begin(), lines.end(),
+                                 [](const json::object& l) { return l.contains("analysis"); }) >= 5;
+        },
+        5s);
+    const json::object* face = nullptr;
+    const json::object* impaired = nullptr;
+    for (const auto& l : lines) {
+        if (l.contains("analysis") && l.at("analysis") == "face_state") {
+            face = &l;
+        }
+        if (l.contains("analysis") && l.at("analysis") == "impaired_driving") {
+            impaired = &l;
+        }
+    }
+    REQUIRE(face != nullptr);
+    REQUIRE(impaired != nullptr);
+    CHECK(impaired->at("images") == 4);
+    CHECK_THAT(std::string(impaired->at("prompt").as_string()), Catch::Contains("AWAKE"));
+    CHECK(impaired->at("t_arrival_ms").to_number<double>() >=
+          face->at("t_end_ms").to_number<double>());
+}
+
+TEST_CASE("every fault class ends as a classified error or a successful retry, no leak", "[e2e]") {
+    using K = AnalysisError::Kind;
+    Emulator emulator({"--slots", "4"});
+    const std::vector<std::pair<std::string, std::vector<K>>> cases = {
+        {"busy503", {K::HttpStatus}},
+        {"http500", {K::HttpStatus}},
+        {"stall", {K::Timeout}},
+        {"drop", {K::ConnectionFailed, K::MalformedBody}},
+        {"midstream", {K::ServerError, K::HttpStatus}},
+        {"oversize", {K::MalformedBody}},
+        {"invalid", {K::InvalidAnswer}},
+        {"prose", {}},
+        {"fence", {}},
+    };
+    for (bool stream : {false, true}) {
+        for (const auto& [fault, kinds] : cases) {
+            INFO(fault << (stream ? " streamed" : " not streamed"));
+            json::object faults;
+            for (const auto& [name, unused] : cases) {
+                faults[name] = name == fault ? 1.0 : 0.0;
+            }
+            emulator.configure({{"faults", faults}});
+            LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+            // Stall and busy run into the deadline; the 8 MiB oversize answer
+            // needs seconds to be produced on a loaded machine.
+            s.timeout = fault == "stall" || fault == "busy503" ? 800ms : 20000ms;
+            SchedulerOptions options;
+            options.stream = stream;
+            // impaired_driving off: the chain after face_state would double the time.
+            AnalysesSettings analyses;
+            analyses[AnalysisKind::ImpairedDriving].enabled = false;
+            Rig rig(s, options, analyses);
+            SequenceResult r = rig.analyse(makeSequence(4));
+            for (AnalysisKind kind : kAllAnalyses) {
+                INFO(analysisName(kind));
+                const AnalysisError* e = analysisError(kind, r.answers);
+                if (kind == AnalysisKind::ImpairedDriving) {
+                    CHECK_FALSE(analysisAsked(kind, r.answers));
+                    continue;
+                }
+                if (kinds.empty()) {
+                    CHECK(e == nullptr); // recovered from prose / fences
+                } else {
+                    REQUIRE(e != nullptr);
+                    INFO(e->message);
+                    CHECK(std::find(kinds.begin(), kinds.end(), e->kind) != kinds.end());
+                    CHECK_FALSE(e->message.empty());
+                }
+            }
+            if (fault == "oversize") {
+                CHECK_THAT(analysisError(AnalysisKind::FaceState, r.answers)->message,
+                           Catch::Contains("larger than"));
+            }
+            // No leak: the server has nothing open for us, the client holds no
+            // more sockets than its pool allows and no slot.
+            rig.runUntil([&] { return drained(emulator); }, 20s);
+            CHECK(drained(emulator));
+            ClientStats c = rig.client->stats();
+            CHECK(c.inFlight == 0);
+            CHECK(c.queued == 0);
+            CHECK(c.openConnections <= 4);
+            CHECK(c.openConnections == c.idleConnections);
+        }
+    }
+}
+
+TEST_CASE("a timeout frees the server slot", "[e2e]") {
+    Emulator emulator({"--slots", "1", "--fault", "stall=1"});
+    LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+    s.timeout = 400ms;
+    Rig rig(s);
+    ChatRequest q;
+    q.label = "face_state";
+    q.systemPrompt = "sys";
+    q.userPrompt = "user";
+    q.format = &analysisSchema(AnalysisKind::FaceState);
+    ChatOutcome out = rig.await(rig.client->chat(q));
+    REQUIRE_FALSE(out.ok());
+    CHECK(out.error->kind == AnalysisError::Kind::Timeout);
+    rig.runUntil([&] { return drained(emulator); }, 10s);
+    json::value stats = emulator.stats();
+    CHECK(stats.at("active").to_number<std::int64_t>() == 0);
+    CHECK(stats.at("cancelled").to_number<std::int64_t>() >= 1);
+    CHECK(rig.client->stats().openConnections == 0);
+}
+
+TEST_CASE("the cache answers repeated frames without a request", "[e2e]") {
+    Emulator emulator({"--slots", "4"});
+    Rig rig(settingsFor(emulator, LlmMode::Parallel));
+    SequenceResult first = rig.analyse(makeSequence(4, 7));
+    requireAllAnswered(first);
+    SequenceResult second = rig.analyse(makeSequence(4, 7));
+    requireAllAnswered(second);
+    CHECK(second.metrics.requests == 0);
+    CHECK(second.metrics.cacheHits == 5);
+    SequenceResult other = rig.analyse(makeSequence(4, 8));
+    CHECK(other.metrics.requests == 5);
+    LlmMetricsSnapshot m = rig.scheduler->metrics();
+    CHECK(m.cacheHits == 5);
+    CHECK(m.cacheMisses == 10);
+    CHECK(m.requests == 10);
+    CHECK(emulator.stats().at("requests").to_number<std::int64_t>() == 10);
+}
+
+TEST_CASE("health: model missing, no vision, server down give clear messages", "[e2e]") {
+    Emulator emulator({"--model", "llava:7b", "--model", "textonly:1b=completion"});
+    {
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+        s.model = "llava:7b";
+        Rig rig(s);
+        HealthReport ok = rig.await(rig.client->checkHealth());
+        CHECK(ok.usable());
+        CHECK_FALSE(ok.version.empty());
+        CHECK(rig.await(rig.client->warmUp()) == std::nullopt);
+    }
+    {
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+        s.model = "absent:3b";
+        Rig rig(s);
+        HealthReport missing = rig.await(rig.client->checkHealth());
+        CHECK_FALSE(missing.modelPresent);
+        CHECK(missing.problem == fmt::format("model 'absent:3b' is not available on {}: run "
+                                             "`ollama pull absent:3b`",
+                                             emulator.url()));
+        SequenceResult r = rig.analyse(makeSequence(2));
+        const AnalysisError* e = analysisError(AnalysisKind::FaceState, r.answers);
+        REQUIRE(e != nullptr);
+        CHECK(e->httpStatus == 404);
+        CHECK_THAT(e->message, Catch::Contains("ollama pull absent:3b"));
+    }
+    {
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+        s.model = "textonly:1b";
+        Rig rig(s);
+        HealthReport blind = rig.await(rig.client->checkHealth());
+        CHECK(blind.modelPresent);
+        CHECK_FALSE(blind.vision);
+        CHECK_THAT(blind.problem, Catch::Contains("cannot see images"));
+    }
+    {
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+        emulator.process().terminate();
+        s.timeout = 500ms;
+        Rig rig(s);
+        HealthReport down = rig.await(rig.client->checkHealth());
+        CHECK_FALSE(down.serverReachable);
+        CHECK_THAT(down.problem, Catch::Contains("cannot reach the model server at " + s.url));
+        SequenceResult r = rig.analyse(makeSequence(2));
+        const AnalysisError* e = analysisError(AnalysisKind::Attention, r.answers);
+        REQUIRE(e != nullptr);
+        CHECK(e->kind == AnalysisError::Kind::ConnectionFailed);
+        CHECK_THAT(e->message, Catch::Contains(s.url));
+    }
+}
+
+TEST_CASE("a server taking one image per request gets the mosaic", "[e2e]") {
+    test::TempDir dir;
+    const std::string log = (dir.path() / "emulator.log").string();
+    Emulator emulator({"--slots", "4", "--max-images", "1", "--log", log});
+    Rig rig(settingsFor(emulator, LlmMode::Parallel));
+    SequenceResult first = rig.analyse(makeSequence(4, 1));
+    requireAllAnswered(first);
+    CHECK(first.metrics.mosaic);
+    CHECK(rig.scheduler->metrics().mosaicFallback);
+    const auto before = emulator.stats().at("requests").to_number<std::int64_t>();
+    SequenceResult second = rig.analyse(makeSequence(4, 2));
+    requireAllAnswered(second);
+    CHECK(second.metrics.mosaic);
+    // The second sequence went straight to the mosaic: five requests, no refusal.
+    CHECK(emulator.stats().at("requests").to_number<std::int64_t>() - before == 5);
+}
+
+TEST_CASE("auto mode settles on combined with one server slot, parallel with four", "[e2e]") {
+    {
+        Emulator emulator({"--slots", "1", "--latency-ms", "60"});
+        Rig rig(settingsFor(emulator, LlmMode::Auto));
+        SequenceResult first = rig.analyse(makeSequence(4, 1));
+        CHECK(first.metrics.mode == LlmMode::Parallel); // the first sequence measures
+        CHECK(rig.scheduler->activeMode() == LlmMode::Combined);
+        SequenceResult second = rig.analyse(makeSequence(4, 2));
+        CHECK(second.metrics.mode == LlmMode::Combined);
+        requireAllAnswered(second);
+        CHECK(rig.scheduler->metrics().concurrencyGain < 1.5);
+    }
+    {
+        Emulator emulator({"--slots", "4", "--latency-ms", "150"});
+        Rig rig(settingsFor(emulator, LlmMode::Auto));
+        rig.analyse(makeSequence(4, 1));
+        SequenceResult second = rig.analyse(makeSequence(4, 2));
+        CHECK(second.metrics.mode == LlmMode::Parallel);
+        CHECK(rig.scheduler->activeMode() == LlmMode::Parallel);
+    }
+}
+
+TEST_CASE("cancelling a sequence closes its requests on the server", "[e2e]") {
+    Emulator emulator({"--slots", "4", "--latency-ms", "5000"});
+    Rig rig(settingsFor(emulator, LlmMode::Parallel));
+    std::optional<SequenceResult> result;
+    const auto ticket =
+        rig.scheduler->submit(makeSequence(4), [&](SequenceResult r) { result = std::move(r); });
+    rig.runUntil([&] { return emulator.stats().at("active").to_number<std::int64_t>() == 4; }, 10s);
+    REQUIRE(emulator.stats().at("active").to_number<std::int64_t>() == 4);
+    CHECK(rig.scheduler->cancel(ticket));
+    rig.runUntil([&] { return result.has_value(); }, 5s);
+    REQUIRE(result);
+    CHECK(result->metrics.cancelled);
+    const AnalysisError* e = analysisError(AnalysisKind::Attention, result->answers);
+    REQUIRE(e != nullptr);
+    CHECK(e->kind == AnalysisError::Kind::Cancelled);
+    rig.runUntil([&] { return drained(emulator); }, 10s);
+    CHECK(drained(emulator));
+    CHECK(emulator.stats().at("cancelled").to_number<std::int64_t>() >= 4);
+    CHECK(rig.scheduler->metrics().sequencesCancelled == 1);
+    CHECK(rig.client->stats().openConnections == 0);
+}
