@@ -354,8 +354,11 @@ void Daemon::startAnalysis(bool newClient) {
             client_->cancelAll();
         }
         client_ = OllamaClient::create(io_.get_executor(), config_.llm);
-        modelOk_ = false;
-        modelProblem_ = "checking " + config_.llm.url;
+        // The health state stays as it was until the new client's check says
+        // otherwise: a reload must not make State flap to degraded and back.
+        if (!modelOk_) {
+            modelProblem_ = "checking " + config_.llm.url;
+        }
         healthTimer_.cancel();
         healthCheckRunning_ = false;
         checkModelHealth();
