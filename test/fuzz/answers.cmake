@@ -1,0 +1,5 @@
+# The answer parser: whatever a model or a hostile server sends as content.
+dmsd_add_fuzzer(NAME fuzz_answer_parser
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_answer_parser.cpp
+            ${PROJECT_SOURCE_DIR}/llm/analyses.cpp
+    LIBS Boost::json fmt::fmt)

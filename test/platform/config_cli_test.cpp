@@ -1,0 +1,89 @@
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "test/support/child_process.h"
+#include "test/support/temp_dir.h"
+
+// Runs the real `dmsd check-config`, as an OTA agent or a technician would.
+
+namespace {
+
+std::pair<int, std::string> checkConfig(std::vector<std::string> args) {
+    args.insert(args.begin(), {DMSD_BINARY, "check-config"});
+    return dmsd::test::runCommand(args, std::chrono::seconds(30));
+}
+
+void writeFile(const std::filesystem::path& path, const std::string& text) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+}
+
+} // namespace
+
+TEST_CASE("check-config accepts every shipped configuration", "[config][cli]") {
+    std::vector<std::filesystem::path> files = {DMSD_SOURCE_DIR "/configs/dmsd.yaml"};
+    for (const auto& entry :
+         std::filesystem::directory_iterator(DMSD_SOURCE_DIR "/configs/examples")) {
+        if (entry.path().extension() == ".yaml") {
+            files.push_back(entry.path());
+        }
+    }
+    REQUIRE(files.size() >= 4);
+    for (const auto& file : files) {
+        const auto [code, output] = checkConfig({file.string()});
+        INFO(file << "\n" << output);
+        CHECK(code == 0);
+        CHECK(output.starts_with("configuration valid: version \""));
+        CHECK(std::count(output.begin(), output.end(), '\n') == 1);
+    }
+}
+
+TEST_CASE("check-config exit codes and messages", "[config][cli]") {
+    dmsd::test::TempDir dir("dmsd-check-config");
+    const auto main = dir / "dmsd.yaml";
+    writeFile(main, "version: ota-1\ncapture:\n  fps: 10\n");
+    writeFile(dir / "conf.d/50-fleet.yaml", "llm:\n  mode: combined\n");
+
+    auto [code, output] = checkConfig({main.string()});
+    INFO(output);
+    CHECK(code == 0);
+    CHECK(output == "configuration valid: version \"ota-1\", source \"v4l2:/dev/video0\", model "
+                    "\"llava:7b-v1.6-mistral-q2_K\" at http://127.0.0.1:11434, mode combined; "
+                    "files: " +
+                        main.string() + ", " + (dir / "conf.d/50-fleet.yaml").string() + "\n");
+
+    // A new drop-in checked before it is renamed into conf.d.
+    writeFile(dir / "incoming.yaml", "capture:\n  fps: 0\nllm:\n  url: ftp://x\n");
+    std::tie(code, output) = checkConfig({main.string(), (dir / "incoming.yaml").string()});
+    CHECK(code == 1);
+    CHECK(output.find((dir / "incoming.yaml").string() + ":2:8: capture.fps: 0 is out of range "
+                                                         "(accepted: 1..120)\n") !=
+          std::string::npos);
+    CHECK(output.find((dir / "incoming.yaml").string() + ":4:8: llm.url: ") != std::string::npos);
+    CHECK(output.find("dmsd check-config: configuration invalid (2 errors in 3 files)") !=
+          std::string::npos);
+
+    writeFile(dir / "broken.yaml", "capture: [\n");
+    std::tie(code, output) = checkConfig({(dir / "broken.yaml").string()});
+    CHECK(code == 1);
+    CHECK(output.starts_with((dir / "broken.yaml").string() + ":"));
+    CHECK(output.find("YAML syntax error") != std::string::npos);
+
+    std::tie(code, output) = checkConfig({(dir / "missing.yaml").string()});
+    CHECK(code == 1);
+    CHECK(output.find("missing.yaml: cannot open: No such file or directory") != std::string::npos);
+
+    std::tie(code, output) = checkConfig({});
+    CHECK(code == 2);
+    CHECK(output.find("usage: dmsd check-config") != std::string::npos);
+
+    std::tie(code, output) = checkConfig({"--bogus", main.string()});
+    CHECK(code == 2);
+
+    std::tie(code, output) = checkConfig({"--print", main.string()});
+    CHECK(code == 0);
+    CHECK(output.find("\"mode\": \"combined\"") != std::string::npos);
+}
