@@ -10,13 +10,12 @@
 namespace {
 
 void printUsage(std::FILE* out) {
-    fmt::print(out,
-               "usage: dmsd run     [--config PATH]\n"
-               "       dmsd analyze [--config PATH] [--jobs N] [--output FILE] [--shard I/N]\n"
-               "                    [--realtime] [--quiet] VIDEO...\n"
-               "       dmsd check-config PATH...\n"
-               "       dmsd sample  [--config PATH] [--source SOURCE] [--frames N]\n"
-               "       dmsd version\n");
+    fmt::print(out, "usage: dmsd run     [--config PATH]\n"
+                    "       dmsd analyze [--config PATH] [--jobs N] [--output FILE] [--shard I/N]\n"
+                    "                    [--realtime] [--quiet] VIDEO...\n"
+                    "       dmsd check-config PATH...\n"
+                    "       dmsd sample  [--config PATH] [--source SOURCE] [--frames N]\n"
+                    "       dmsd version\n");
 }
 
 } // namespace

@@ -44,6 +44,9 @@ struct EncodedSequence {
     bool mosaic = false;
     /// Capture time of the sequence's last frame: latency is measured from here.
     SteadyTime lastFrameAt{};
+    /// Largest mean absolute luma difference of the window to the last
+    /// analysed frame, 0..1 (1 for the first sequence).
+    double motion = 0.0;
     /// Builds the mosaic of the same frames on demand (used when the server
     /// refuses several images per request). Empty when not available.
     std::function<std::optional<JpegImage>()> makeMosaic;
