@@ -79,6 +79,11 @@ bool toJournal() {
 
 void write(Priority priority, std::string_view message, std::string_view messageId,
            std::initializer_list<Field> fields) {
+    write(priority, message, messageId, std::span<const Field>(fields.begin(), fields.size()));
+}
+
+void write(Priority priority, std::string_view message, std::string_view messageId,
+           std::span<const Field> fields) {
     if (static_cast<int>(priority) > gMaxPriority.load()) {
         return;
     }

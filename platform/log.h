@@ -7,6 +7,7 @@
 /// Thread-safe.
 
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,10 @@ bool toJournal();
 /// Writes one entry. \a messageId is a 32-hex-digit id128 or empty.
 void write(Priority priority, std::string_view message, std::string_view messageId = {},
            std::initializer_list<Field> fields = {});
+
+/// Same as above, with a field list composed at run time (e.g. platform/journal.h).
+void write(Priority priority, std::string_view message, std::string_view messageId,
+           std::span<const Field> fields);
 
 template <class... Args>
 void debug(fmt::format_string<Args...> format, Args&&... args) {
