@@ -58,7 +58,7 @@ struct DaemonOptions {
     /// and CAMERA_FAULT (so a dead camera is reported, not restarted in a loop).
     std::chrono::milliseconds readyTimeout{12000};
     std::chrono::milliseconds healthRetry{5000};
-    std::chrono::milliseconds reloadDebounce{150};
+    std::chrono::milliseconds reloadDebounce{100};
     /// Test hook (DMSD_TEST_STALL=sampler): the sampler thread stops stamping
     /// after its first sequence, so the watchdog must send WATCHDOG=trigger.
     bool stallSamplerForTest = false;
