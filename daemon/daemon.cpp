@@ -551,11 +551,15 @@ void Daemon::dispatch(const std::vector<AlertEvent>& events,
 }
 
 void Daemon::startNotifiers(bool dbus, bool can, bool snapshots) {
+    if (dbus && dbus_) {
+        // A reload asked for over D-Bus runs inside the service's own method
+        // handler: the old service is stopped and destroyed only once that
+        // handler has returned (its reply sent). The new one takes the name
+        // over, retrying while the old one still holds it.
+        std::shared_ptr<DbusService> retired(std::move(dbus_));
+        boost::asio::post(io_, [retired] { retired->stop(); });
+    }
     if (dbus) {
-        if (dbus_) {
-            dbus_->stop();
-            dbus_.reset();
-        }
         if (config_.notify.dbus.enabled) {
             DbusCallbacks callbacks;
             callbacks.getStatus = [this] {
