@@ -44,33 +44,8 @@ void appendNumber(std::string& out, double value) {
 }
 
 void appendString(std::string& out, std::string_view text) {
-    out += '"';
-    for (const char c : text) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-            } else {
-                out += c;
-            }
-        }
-    }
-    out += '"';
+    // Boost.JSON's serializer does the escaping; only numbers are formatted by hand.
+    out += json::serialize(json::string_view(text.data(), text.size()));
 }
 
 void appendJson(std::string& out, const json::value& value) {
