@@ -121,7 +121,7 @@ TEST_CASE("PHONE_USE: holding a phone, or gaze on a phone") {
     CHECK(verdictOf(d, AlertKind::PhoneUse) == Verdict::Unknown);
 }
 
-TEST_CASE("HANDS_OFF_WHEEL: hands_on_wheel == 0; out-of-range counts are unknown") {
+TEST_CASE("HANDS_OFF_WHEEL: hands_on_wheel == 0, out-of-range counts are unknown") {
     const std::pair<int, Verdict> rows[] = {{0, Verdict::Present},
                                             {1, Verdict::Absent},
                                             {2, Verdict::Absent},
@@ -150,7 +150,7 @@ TEST_CASE("IMPAIRED_DRIVING: concern HIGH only") {
     }
 }
 
-TEST_CASE("DRIVER_NOT_VISIBLE: general_scene driver_visible false; it masks the driver kinds") {
+TEST_CASE("DRIVER_NOT_VISIBLE: general_scene driver_visible false, it masks the driver kinds") {
     SequenceAnswers a = sleepy();
     a.attention = Outcome<AttentionAnswer>::success({true, Gaze::Road, true, 0.9});
     a.generalScene = Outcome<GeneralSceneAnswer>::success({"an empty seat", false, 0});

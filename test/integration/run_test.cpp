@@ -115,7 +115,7 @@ TEST_CASE("a stalled worker makes the watchdog ask systemd for a restart") {
                              20s));
 }
 
-TEST_CASE("the model server going away raises ANALYZER_FAULT; its return clears it") {
+TEST_CASE("the model server going away raises ANALYZER_FAULT, its return clears it") {
     Harness h;
     h.makeVideo({320, 240, 10, VideoContainer::Mp4H264, {{60.0, kGreen, true}}});
     h.startBus();
@@ -137,7 +137,7 @@ TEST_CASE("the model server going away raises ANALYZER_FAULT; its return clears 
     CHECK(h.daemon().running());
 }
 
-TEST_CASE("the video source failing raises CAMERA_FAULT; its return clears it") {
+TEST_CASE("the video source failing raises CAMERA_FAULT, its return clears it") {
     Harness h;
     // A short clip: in `run`, a file plays like a camera and is reopened at its end.
     const VideoSpec spec{320, 240, 10, VideoContainer::Mp4H264, {{2.0, kGreen, true}}};

@@ -310,7 +310,7 @@ TEST_CASE("a stream ending without done:true is an error", "[client]") {
     CHECK_THAT(out.error->message, Catch::Contains("done"));
 }
 
-TEST_CASE("statuses: 404 names the model and is not retried; 400 neither; 500 once", "[client]") {
+TEST_CASE("statuses: 404 names the model and is not retried, 400 neither, 500 once", "[client]") {
     asio::io_context io;
     int status = 404;
     RawServer server(io, [&](const std::string&, int) {

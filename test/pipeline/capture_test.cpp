@@ -267,7 +267,7 @@ TEST_CASE("a corrupt file is an error, not a hang", "[capture]") {
     CHECK(capture.state() == CameraState::Failed);
 }
 
-TEST_CASE("a live source that ends is restarted with backoff; video time keeps increasing",
+TEST_CASE("a live source that ends is restarted with backoff, video time keeps increasing",
           "[capture][restart]") {
     EventLog log;
     CaptureOptions options;

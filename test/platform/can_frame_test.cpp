@@ -73,7 +73,7 @@ TEST_CASE("heartbeat frame encodes hand-computed vectors, bytes 1-3 zero", "[can
           CanPayload{0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x63});
 }
 
-TEST_CASE("counter uses the low nibble only; confidence is clamped percent", "[can]") {
+TEST_CASE("counter uses the low nibble only, confidence is clamped percent", "[can]") {
     AlertFrameFields fields;
     fields.kind = AlertKind::PhoneUse;
     fields.counter = 0x1F;
@@ -88,7 +88,7 @@ TEST_CASE("counter uses the low nibble only; confidence is clamped percent", "[c
     CHECK(confidencePercent(std::numeric_limits<double>::quiet_NaN()) == 0);
 }
 
-TEST_CASE("frames round-trip through the decoders; corruption is detected", "[can]") {
+TEST_CASE("frames round-trip through the decoders, corruption is detected", "[can]") {
     for (AlertKind kind : kAllAlertKinds) {
         for (std::uint8_t level = 0; level <= 3; ++level) {
             AlertFrameFields fields;

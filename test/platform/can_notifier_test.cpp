@@ -200,7 +200,7 @@ TEST_CASE("heartbeat on open, then one alert frame per raise, level change and c
     CHECK(captured.withId(message_id::kCanFault).empty());
 }
 
-TEST_CASE("heartbeat is periodic with its own counter; alert repeated only while active", "[can]") {
+TEST_CASE("heartbeat is periodic with its own counter, alert repeated only while active", "[can]") {
     boost::asio::io_context io;
     Journal journal([](const JournalEntry&) {});
     PairOpener pair;

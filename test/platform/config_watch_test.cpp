@@ -71,7 +71,7 @@ TEST_CASE("several files dropped together are debounced into one reload") {
     CHECK(f.calls[0] == std::vector<std::string>{"conf.d/10-a.yaml", "conf.d/20-b.yml"});
 }
 
-TEST_CASE("the main file closed after writing reloads; other files beside it do not") {
+TEST_CASE("the main file closed after writing reloads, other files beside it do not") {
     Fixture f;
     REQUIRE(f.watcher.start().empty());
     writeFile(f.dir / "other.yaml", "x: 1\n");

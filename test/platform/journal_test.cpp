@@ -218,7 +218,7 @@ TEST_CASE("rate limiter: a dead camera writes one entry and periodic summaries",
     CHECK(capture.entries[4].messageId == message_id::kCameraFault);
 }
 
-TEST_CASE("rate limiter: different faults are separate; recovery closes the burst",
+TEST_CASE("rate limiter: different faults are separate, recovery closes the burst",
           "[journal][ratelimit]") {
     Capture capture;
     Journal journal = capture.journal({30s, 60s});

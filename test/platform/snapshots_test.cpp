@@ -192,7 +192,7 @@ TEST_CASE("a raised alert writes its JPEG frames and a JSON sidecar", "[snapshot
     CHECK(capture.size() == 0);
 }
 
-TEST_CASE("retention keeps the newest max_files snapshots; numbering survives restarts",
+TEST_CASE("retention keeps the newest max_files snapshots, numbering survives restarts",
           "[snapshots]") {
     test::TempDir tmp("dmsd-snap");
     const fs::path dir = tmp.path();
@@ -346,7 +346,7 @@ TEST_CASE("no partial snapshot is ever visible under a final name", "[snapshots]
     }
 }
 
-TEST_CASE("destruction writes what is queued; disabled writer writes nothing", "[snapshots]") {
+TEST_CASE("destruction writes what is queued, disabled writer writes nothing", "[snapshots]") {
     test::TempDir tmp("dmsd-snap");
     Journal journal([](const JournalEntry&) {});
     {
