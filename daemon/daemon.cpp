@@ -14,6 +14,7 @@
 #include "daemon/version.h"
 #include "llm/analyses.h"
 #include "llm/llm_metrics.h"
+#include "platform/atomic_file.h"
 #include "platform/log.h"
 
 namespace dmsd {
@@ -36,46 +37,6 @@ std::string joinParts(const std::vector<ConfigPart>& parts) {
 
 bool contains(const std::vector<ConfigPart>& parts, ConfigPart part) {
     return std::find(parts.begin(), parts.end(), part) != parts.end();
-}
-
-/// Atomic file replacement: temporary name in the same directory, fsync, rename.
-std::error_code writeFileAtomically(const std::filesystem::path& path, const std::string& text) {
-    const std::filesystem::path tmp =
-        path.parent_path() / ("." + path.filename().string() + ".tmp");
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return {errno, std::generic_category()};
-    }
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            std::error_code ec(errno, std::generic_category());
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return ec;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        std::error_code ec(errno, std::generic_category());
-        ::unlink(tmp.c_str());
-        return ec;
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::error_code ec(errno, std::generic_category());
-        ::unlink(tmp.c_str());
-        return ec;
-    }
-    const int dirFd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirFd >= 0) {
-        ::fsync(dirFd);
-        ::close(dirFd);
-    }
-    return {};
 }
 
 } // namespace
@@ -454,12 +415,7 @@ void Daemon::checkModelHealth() {
         if (!report.usable()) {
             healthCheckRunning_ = false;
             setModelHealth(false, report.problem);
-            healthTimer_.expires_after(options_.healthRetry);
-            healthTimer_.async_wait([this](const boost::system::error_code& ec) {
-                if (!ec) {
-                    checkModelHealth();
-                }
-            });
+            scheduleHealthCheck();
             return;
         }
         client_->warmUp([this, generation](std::optional<AnalysisError> error) {
@@ -471,16 +427,20 @@ void Daemon::checkModelHealth() {
                 setModelHealth(false,
                                fmt::format("warming up {} on {} failed: {}", config_.llm.model,
                                            config_.llm.url, error->message));
-                healthTimer_.expires_after(options_.healthRetry);
-                healthTimer_.async_wait([this](const boost::system::error_code& ec) {
-                    if (!ec) {
-                        checkModelHealth();
-                    }
-                });
+                scheduleHealthCheck();
                 return;
             }
             setModelHealth(true, {});
         });
+    });
+}
+
+void Daemon::scheduleHealthCheck() {
+    healthTimer_.expires_after(options_.healthRetry);
+    healthTimer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) {
+            checkModelHealth();
+        }
     });
 }
 

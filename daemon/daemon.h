@@ -113,6 +113,7 @@ private:
     void submit(EncodedSequencePtr sequence);
     void onResult(SequenceResult result);
     void checkModelHealth();
+    void scheduleHealthCheck();
     void setModelHealth(bool ok, const std::string& problem);
 
     // decisions and notifiers

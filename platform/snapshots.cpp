@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "platform/atomic_file.h"
 #include "platform/unique_fd.h"
 
 namespace dmsd {
@@ -54,41 +55,6 @@ json::value parsedOrString(const std::string& text) {
 
 std::error_code errnoCode() {
     return {errno, std::generic_category()};
-}
-
-// Writes a whole file and fsyncs it, so that after the rename the content is on disk.
-std::error_code writeFileSynced(const fs::path& path, const void* data, std::size_t size) {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd) {
-        return errnoCode();
-    }
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    while (size > 0) {
-        const ssize_t n = ::write(fd.get(), bytes, size);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return errnoCode();
-        }
-        bytes += n;
-        size -= static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) {
-        return errnoCode();
-    }
-    return {};
-}
-
-std::error_code syncDirectory(const fs::path& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) {
-        return errnoCode();
-    }
-    if (::fsync(fd.get()) != 0) {
-        return errnoCode();
-    }
-    return {};
 }
 
 std::uint64_t counterOf(std::string_view name) {

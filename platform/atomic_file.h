@@ -1,0 +1,28 @@
+#pragma once
+
+/// \file
+/// Durable file writes: whole-file write + fsync, directory fsync, and atomic
+/// replacement (temporary name in the same directory, fsync, rename). Used by
+/// the snapshot writer and the last-known-good configuration.
+
+#include <cstddef>
+#include <filesystem>
+#include <string_view>
+#include <sys/types.h>
+#include <system_error>
+
+namespace dmsd {
+
+/// Creates \a path (it must not exist), writes \a size bytes and fsyncs it.
+std::error_code writeFileSynced(const std::filesystem::path& path, const void* data,
+                                std::size_t size, mode_t mode = 0644);
+
+/// fsyncs a directory (makes renames and new entries in it durable).
+std::error_code syncDirectory(const std::filesystem::path& path);
+
+/// Replaces \a path with \a text atomically: readers see the old or the new
+/// content, never a part; the new content is on disk when this returns.
+std::error_code writeFileAtomically(const std::filesystem::path& path, std::string_view text,
+                                    mode_t mode = 0644);
+
+} // namespace dmsd
