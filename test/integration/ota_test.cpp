@@ -57,6 +57,13 @@ TEST_CASE("SIGHUP applies a new prompt without restarting the camera") {
               "road? Answer in JSON.\" }\n");
     r.h.daemon().signal(SIGHUP);
     REQUIRE(r.versionBecomes("it-2"));
+    // systemd was told: RELOADING=1 with MONOTONIC_USEC, then READY=1.
+    CHECK(r.h.notify().waitFor(
+        [](const std::string& m) {
+            return hasLine(m, "RELOADING=1") && m.find("MONOTONIC_USEC=") != std::string::npos;
+        },
+        5s));
+    CHECK(r.h.notify().waitFor([](const std::string& m) { return hasLine(m, "READY=1"); }, 5s));
     const json::object after = r.h.status();
     // The capture pipeline kept running: its frame counter went on from where it was.
     CHECK(counter(after, "frames_captured") >= counter(before, "frames_captured"));
