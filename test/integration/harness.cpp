@@ -116,8 +116,17 @@ void Harness::writeConfig(const std::string& yaml) {
 void Harness::startDaemon(const std::vector<std::pair<std::string, std::string>>& env) {
     notify_ = std::make_unique<NotifySocket>(dir_ / "notify.sock");
     ChildProcess::Options options;
-    options.argv = {DMSD_BINARY,           "run",         "--config",
-                    configPath().string(), "--state-dir", (dir_ / "state").string()};
+    // stderr goes through tee: shown by ctest on failure, and kept for assertions.
+    // bash execs dmsd, so the child's pid is dmsd's own.
+    options.argv = {"bash",
+                    "-c",
+                    "exec \"$0\" \"$@\" 2> >(tee -a '" + daemonLogPath().string() + "' >&2)",
+                    DMSD_BINARY,
+                    "run",
+                    "--config",
+                    configPath().string(),
+                    "--state-dir",
+                    (dir_ / "state").string()};
     options.env = env;
     options.env.emplace_back("NOTIFY_SOCKET", notify_->path().string());
     options.env.emplace_back("JOURNAL_STREAM", "");
@@ -130,6 +139,13 @@ Harness::waitReady(std::chrono::milliseconds timeout) {
         return std::chrono::steady_clock::now();
     }
     return std::nullopt;
+}
+
+std::string Harness::daemonLog() const {
+    std::ifstream in(daemonLogPath());
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
 }
 
 std::pair<int, std::string> Harness::busctl(const std::vector<std::string>& args) const {

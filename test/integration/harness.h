@@ -53,7 +53,11 @@ public:
     std::string baseConfig(const std::string& version = "it-1") const;
 
     /// Starts `dmsd run`; \a env adds variables (WATCHDOG_USEC, DMSD_TEST_*, ...).
+    /// Its stderr (the journal's text form) is inherited, and also kept in daemonLog().
     void startDaemon(const std::vector<std::pair<std::string, std::string>>& env = {});
+    std::filesystem::path daemonLogPath() const { return dir_ / "dmsd.log"; }
+    /// Everything the daemon wrote to stderr so far.
+    std::string daemonLog() const;
     ChildProcess& daemon() { return *dmsd_; }
     NotifySocket& notify() { return *notify_; }
     /// Waits for READY=1; returns when it came.

@@ -133,12 +133,23 @@ TEST_CASE("an alert-threshold change keeps the requests in flight") {
 TEST_CASE("a configuration that kills the model server is rolled back to the last good one") {
     Running r({"--slots", "4"}, {{"DMSD_TEST_PROBATION_MS", "3000"}});
     writeFile(r.h.confDir() / "90-dead.yaml",
-              "version: it-dead\nllm:\n  url: \"http://127.0.0.1:9\"\n");
+              "version: it-dead\nllm:\n  url: \"http://127.0.0.1:9\"\nalerts:\n  analyzer_fault: "
+              "{ raise_after: 1s, clear_after: 1s, critical_after: 30s, cooldown: 1s }\n");
     r.h.daemon().signal(SIGHUP);
     REQUIRE(r.versionBecomes("it-dead"));
+    // The dead model server raises ANALYZER_FAULT while the bad configuration runs.
+    CHECK(waitSignal(*r.monitor, "AlertRaised", "ANALYZER_FAULT", 20s));
     REQUIRE(r.versionBecomes("it-1", 30s));
     const std::string error = r.h.property("ConfigError").as_string().c_str();
     CHECK(error.find("rolled back") != std::string::npos);
+    // The journal entry (its text form on stderr) names both versions.
+    CHECK(waitUntil(
+        [&] {
+            const std::string log = r.h.daemonLog();
+            return log.find("DMS_EVENT=config_rolled_back") != std::string::npos &&
+                   log.find("it-dead") != std::string::npos;
+        },
+        5s));
     CHECK(counter(r.h.status(), "rollbacks") == 1);
     CHECK(waitUntil([&] { return r.h.property("State").as_string() == "running"; }, 20s));
 
