@@ -165,11 +165,15 @@ TEST_CASE("a configuration that kills the model server is rolled back to the las
 TEST_CASE("nothing leaks across 100 reloads") {
     Running r;
     auto reloadTo = [&](int i) {
-        writeFile(r.h.confDir() / "50-cycle.yaml",
+        // Written as an OTA agent does (temporary name, then rename), so that the
+        // daemon's own inotify-triggered reload never sees a half-written file.
+        writeFile(r.h.confDir() / ".50-cycle.yaml.tmp",
                   "version: cycle-" + std::to_string(i) +
                       "\nllm:\n  timeout: " + std::to_string(5 + i % 2) +
                       "s\nalerts:\n  drowsiness: { raise_after: " + std::to_string(2 + i % 2) +
                       "s }\n");
+        std::filesystem::rename(r.h.confDir() / ".50-cycle.yaml.tmp",
+                                r.h.confDir() / "50-cycle.yaml");
         auto [code, out] =
             r.h.busctl({"call", "org.dmsd.DriverMonitor1", "/org/dmsd/DriverMonitor1",
                         "org.dmsd.DriverMonitor1", "Reload"});
