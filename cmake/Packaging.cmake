@@ -4,8 +4,8 @@ if(NOT DMSD_PKG_SYSTEMD_UNIT_DIR)
     set(DMSD_PKG_SYSTEMD_UNIT_DIR /lib/systemd/system)
 endif()
 set(DMSD_SYSTEMD_UNIT_DIR "${DMSD_PKG_SYSTEMD_UNIT_DIR}" CACHE PATH "Where dmsd.service is installed")
-set(DMSD_SYSUSERS_DIR "${CMAKE_INSTALL_PREFIX}/lib/sysusers.d" CACHE PATH "Where sysusers.d files go")
-set(DMSD_CATALOG_DIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/catalog" CACHE PATH "journal catalog dir")
+set(DMSD_SYSUSERS_DIR "lib/sysusers.d" CACHE PATH "Where sysusers.d files go (relative: under the prefix)")
+set(DMSD_CATALOG_DIR "lib/systemd/catalog" CACHE PATH "journal catalog dir (relative: under the prefix)")
 # /etc even when the prefix is /usr (Debian policy for conffiles).
 set(DMSD_CONFIG_DIR "/etc/dmsd" CACHE PATH "Where the factory dmsd.yaml is installed")
 
