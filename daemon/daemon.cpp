@@ -1,11 +1,8 @@
 #include "daemon/daemon.h"
 
 #include <algorithm>
-#include <fcntl.h>
-#include <fstream>
 #include <signal.h>
 #include <system_error>
-#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
