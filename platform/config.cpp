@@ -9,12 +9,15 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "platform/config_syntax.h"
@@ -80,12 +83,99 @@ struct RawError {
     std::string message;
 };
 
-Location locationOf(const YAML::Node& node, int file, const Location& fallback) {
-    const YAML::Mark mark = node.Mark();
+Location locationOf(const YAML::Mark& mark, int file, const Location& fallback) {
     if (mark.is_null() || mark.line < 0) {
         return fallback;
     }
     return {file, mark.line + 1, mark.column + 1};
+}
+
+Location locationOf(const YAML::Node& node, int file, const Location& fallback) {
+    return locationOf(node.Mark(), file, fallback);
+}
+
+// ---------------------------------------------------------------------------
+// Counting documents without YAML::LoadAll.
+//
+// yaml-cpp 0.7 (Debian bookworm) can stop on a token it never consumes, such
+// as a stray ',' at the top level: each further document it reports is then an
+// empty one at the same place, and YAML::LoadAll appends them until memory
+// runs out (fixed upstream in 0.8 by jbeder/yaml-cpp#1319; found here by the
+// configuration fuzzer). The event parser is therefore asked for at most three
+// documents, and a document that starts where the previous one did is a
+// parser that made no progress: a syntax error at that place.
+
+class FirstMark final : public YAML::EventHandler {
+public:
+    std::optional<YAML::Mark> mark;
+
+    void OnDocumentStart(const YAML::Mark&) override {}
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
+    void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  const std::string&) override {
+        note(m);
+    }
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+        note(m);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+        note(m);
+    }
+    void OnMapEnd() override {}
+
+private:
+    void note(const YAML::Mark& m) {
+        if (!mark) {
+            mark = m;
+        }
+    }
+};
+
+struct DocumentCount {
+    enum class Kind { Empty, One, Several, Stuck } kind = Kind::Empty;
+    YAML::Mark at; ///< Several: where the second document starts; Stuck: the culprit
+};
+
+/// Throws YAML::ParserException for syntax errors, as YAML::Load does.
+DocumentCount countDocuments(const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    FirstMark first;
+    if (!parser.HandleNextDocument(first)) {
+        return {};
+    }
+    FirstMark second;
+    if (!parser.HandleNextDocument(second)) {
+        return {DocumentCount::Kind::One, {}};
+    }
+    const auto samePlace = [](const FirstMark& a, const FirstMark& b) {
+        return a.mark && b.mark && a.mark->pos == b.mark->pos;
+    };
+    if (samePlace(first, second)) {
+        return {DocumentCount::Kind::Stuck, *first.mark};
+    }
+    FirstMark third;
+    if (parser.HandleNextDocument(third) && samePlace(second, third)) {
+        return {DocumentCount::Kind::Stuck, *second.mark};
+    }
+    return {DocumentCount::Kind::Several, second.mark.value_or(YAML::Mark::null_mark())};
+}
+
+std::string unexpectedAt(const std::string& text, const YAML::Mark& mark) {
+    if (mark.pos >= 0 && static_cast<std::size_t>(mark.pos) < text.size()) {
+        const unsigned char c =
+            static_cast<unsigned char>(text[static_cast<std::size_t>(mark.pos)]);
+        if (c >= 0x21 && c < 0x7f) {
+            return fmt::format("YAML syntax error: unexpected '{}'", static_cast<char>(c));
+        }
+        return fmt::format("YAML syntax error: unexpected byte 0x{:02x}", c);
+    }
+    return "YAML syntax error: unexpected token";
 }
 
 class TreeBuilder {
@@ -730,9 +820,27 @@ public:
                  fmt::format("larger than {} KiB; is this the right file?", kMaxFileBytes / 1024)});
             return;
         }
-        std::vector<YAML::Node> documents;
+        const std::string source(text);
+        YAML::Node document;
         try {
-            documents = YAML::LoadAll(std::string(text));
+            const DocumentCount count = countDocuments(source);
+            switch (count.kind) {
+            case DocumentCount::Kind::Empty:
+                return; // an empty file (or one of comments) changes nothing
+            case DocumentCount::Kind::Stuck:
+                errors_.push_back({{file, count.at.line + 1, count.at.column + 1},
+                                   "",
+                                   unexpectedAt(source, count.at)});
+                return;
+            case DocumentCount::Kind::Several:
+                errors_.push_back(
+                    {locationOf(count.at, file, {file, 0, 0}), "",
+                     "more than one YAML document ('---'); put each in its own file"});
+                return;
+            case DocumentCount::Kind::One:
+                break;
+            }
+            document = YAML::Load(source);
         } catch (const YAML::ParserException& e) {
             errors_.push_back({{file, e.mark.line + 1, e.mark.column + 1},
                                "",
@@ -742,18 +850,13 @@ public:
             errors_.push_back({{file, 0, 0}, "", fmt::format("cannot parse YAML: {}", e.what())});
             return;
         }
-        if (documents.size() > 1) {
-            errors_.push_back({locationOf(documents[1], file, {file, 0, 0}), "",
-                               "more than one YAML document ('---'); put each in its own file"});
+        if (document.IsNull()) {
             return;
-        }
-        if (documents.empty() || documents[0].IsNull()) {
-            return; // an empty file (or one of comments) changes nothing
         }
         Node root;
         try {
             TreeBuilder builder(file, errors_);
-            root = builder.build(documents[0], {file, 1, 1}, 0);
+            root = builder.build(document, {file, 1, 1}, 0);
         } catch (const std::exception& e) {
             errors_.push_back({{file, 0, 0}, "", fmt::format("cannot read YAML: {}", e.what())});
             return;

@@ -425,6 +425,20 @@ TEST_CASE("YAML syntax errors name the file and line", "[config][errors]") {
     CHECK(onlyError("a: b: c\n") == "main.yaml:1:5: YAML syntax error: illegal map value");
 }
 
+TEST_CASE("a token the YAML parser cannot consume is a syntax error, not a hang",
+          "[config][errors]") {
+    // yaml-cpp 0.7 reports endless empty documents for these (upstream #1319);
+    // the loader must answer at once, naming the place.
+    CHECK(onlyError(",\n") == "main.yaml:1:1: YAML syntax error: unexpected ','");
+    CHECK(onlyError("capture: {}\n---\n,\n") == "main.yaml:3:1: YAML syntax error: unexpected ','");
+    // Real second documents are still told apart from a stuck parser.
+    CHECK(onlyError("capture: {}\n---\nllm: {}\n---\nalerts: {}\n")
+              .starts_with("main.yaml:3:1: more than one YAML document"));
+    // A file of comments or a lone document marker changes nothing.
+    CHECK(load("# only a comment\n").errors.empty());
+    CHECK(load("---\n").errors.empty());
+}
+
 TEST_CASE("duplicate keys, multiple documents and aliases", "[config][errors]") {
     CHECK(onlyError("capture:\n  fps: 10\n  fps: 12\n") ==
           "main.yaml:3:3: fps: duplicate key; it is already set at line 2, column 3 of this file");
