@@ -35,7 +35,7 @@ struct ChatRequest {
     std::string label; ///< what is asked ("face_state"), for messages and logs
     std::string systemPrompt;
     std::string userPrompt;
-    std::vector<JpegImage> images;      ///< base64-encoded straight into the body
+    std::vector<JpegImage> images;      ///< their base64 goes into the body
     const boost::json::value* format{}; ///< JSON schema (must outlive the call); null: none
     bool stream = false;                ///< NDJSON streaming (gives time to first token)
 };

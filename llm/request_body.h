@@ -2,8 +2,8 @@
 
 /// \file
 /// The JSON bodies sent to Ollama's `/api/chat` (CONTRACT.md section 7), built
-/// in one buffer: the JPEG frames are base64-encoded straight into it, with no
-/// intermediate string per image.
+/// in one buffer. Each JPEG frame's base64 was made once by the frame path
+/// (JpegImage::base64) and is copied in; a frame without it is encoded here.
 
 #include <cstddef>
 #include <string>
@@ -14,18 +14,10 @@
 #include <boost/json/value.hpp>
 
 #include "pipeline/sequence.h"
+#include "platform/base64.h"
 #include "platform/settings.h"
 
 namespace dmsd {
-
-/// Length of the standard, padded base64 encoding of \a size bytes.
-constexpr std::size_t base64EncodedSize(std::size_t size) {
-    return 4 * ((size + 2) / 3);
-}
-
-/// Appends the standard base64 (RFC 4648 alphabet, '=' padding, no line
-/// breaks, no `data:` prefix) of \a data to \a out.
-void appendBase64(std::string& out, const unsigned char* data, std::size_t size);
 
 /// Ollama `options` as sent with every request (identical across requests so
 /// the server never reloads the model because of them).

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "pipeline/tj_handle.h"
+#include "platform/base64.h"
 
 namespace dmsd {
 
@@ -84,9 +85,10 @@ std::optional<JpegImage> encodeI420(const I420View& image, int quality, std::str
         return std::nullopt;
     }
     // The only copy: compressed bytes (tens of kB) into an exactly sized,
-    // shared buffer that the request body later base64-encodes in place.
+    // shared buffer; and their base64, once, for every request that sends it.
     JpegImage jpeg;
     jpeg.bytes = std::make_shared<const std::vector<unsigned char>>(out, out + outSize);
+    jpeg.base64 = std::make_shared<const std::string>(base64(out, outSize));
     jpeg.width = image.width;
     jpeg.height = image.height;
     return jpeg;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace dmsd {
@@ -22,6 +23,11 @@ struct JpegImage {
     std::shared_ptr<const std::vector<unsigned char>> bytes;
     int width = 0;
     int height = 0;
+    /// The same bytes in base64 as request bodies carry them, made once per
+    /// frame by encodeI420 (on the frame path's thread, not the event loop),
+    /// so the five requests of a sequence do not encode it five times.
+    /// Null: the body builder encodes `bytes` itself.
+    std::shared_ptr<const std::string> base64 = nullptr;
 };
 
 /// Identity and timing of one frame chosen for a sequence.

@@ -312,6 +312,21 @@ TEST_CASE("chat body shape: messages, images, format, options, keep_alive", "[bo
     CHECK(imgs[0].as_string().starts_with("/9j/"));
 }
 
+TEST_CASE("chat body copies a frame's ready base64 and encodes only frames without it", "[body]") {
+    std::vector<JpegImage> images = {imageOf({0xff, 0xd8, 0xff}), imageOf({0xff, 0xd8, 0x01})};
+    // A marker that is not the bytes' encoding proves the body copies the
+    // frame path's base64 instead of encoding the bytes again.
+    images[0].base64 = std::make_shared<const std::string>("QUJD");
+    ChatBodyParts parts;
+    parts.model = "m";
+    parts.images = &images;
+    const json::value v = json::parse(buildChatBody(parts));
+    const json::array& imgs = v.at("messages").at(1).at("images").as_array();
+    REQUIRE(imgs.size() == 2);
+    CHECK(imgs[0].as_string() == "QUJD");
+    CHECK(imgs[1].as_string() == referenceBase64(*images[1].bytes));
+}
+
 TEST_CASE("keep_alive and warm-up body", "[body]") {
     CHECK(keepAliveJson(Millis(1500)) == "1500ms");
     CHECK(keepAliveJson(Millis(-1)) == -1);

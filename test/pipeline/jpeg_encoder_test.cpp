@@ -5,6 +5,7 @@
 
 #include "pipeline/jpeg_encoder.h"
 #include "pipeline/tj_handle.h"
+#include "platform/base64.h"
 
 using namespace dmsd;
 
@@ -82,6 +83,10 @@ TEST_CASE("encoded JPEG decodes back to the right size and close pixels", "[enco
     CHECK(decoded.height == 120);
     CHECK(decoded.subsampling == TJSAMP_420);
     CHECK(lumaError(decoded, frame->planes()) < 2.0);
+    // Its base64 is made once, here, and is exactly the bytes' encoding.
+    REQUIRE(image->base64);
+    CHECK(*image->base64 == base64(image->bytes->data(), image->bytes->size()));
+    CHECK(image->base64->starts_with("/9j/"));
 }
 
 TEST_CASE("encoder respects plane strides", "[encoder]") {
