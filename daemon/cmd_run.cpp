@@ -50,6 +50,9 @@ int runDaemon(Args args) {
         // Test hook: the contract's 30 s rollback window, shortened for tests.
         options.probation = std::chrono::milliseconds(std::atoll(probation));
     }
+    if (const char* can = std::getenv("DMSD_TEST_CAN_SOCKET")) {
+        options.canSocketForTest = can;
+    }
     if (const char* stall = std::getenv("DMSD_TEST_STALL")) {
         options.stallSamplerForTest = std::string(stall) == "sampler";
     }

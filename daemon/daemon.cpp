@@ -347,6 +347,7 @@ void Daemon::submit(EncodedSequencePtr sequence) {
 }
 
 void Daemon::onResult(SequenceResult result) {
+    const Clock::time_point answersAt = Clock::now();
     if (result.metrics.cancelled) {
         return;
     }
@@ -388,7 +389,7 @@ void Daemon::onResult(SequenceResult result) {
 
     dispatch(engine_.observe(engineNow(), shared->sequence ? shared->sequence->sequenceId : 0,
                              shared->answers),
-             shared->metrics.latency);
+             shared->metrics.latency, answersAt);
     if (dbus_) {
         dbus_->setDriverState(std::string(faceStateName(engine_.driverState())));
         dbus_->setLastAnalysisUs(*lastAnalysisUs_);
@@ -470,7 +471,8 @@ void Daemon::setModelHealth(bool ok, const std::string& problem) {
 // ---------------------------------------------------------------- decisions
 
 void Daemon::dispatch(const std::vector<AlertEvent>& events,
-                      std::optional<std::chrono::milliseconds> latency) {
+                      std::optional<std::chrono::milliseconds> latency,
+                      std::optional<Clock::time_point> answersAt) {
     if (events.empty()) {
         return;
     }
@@ -487,6 +489,14 @@ void Daemon::dispatch(const std::vector<AlertEvent>& events,
         }
         if (can_) {
             can_->onAlertEvent(event, active, face);
+        }
+        if (answersAt) {
+            // Both sends are synchronous: the signal and the frame have left.
+            const double us =
+                std::chrono::duration<double, std::micro>(Clock::now() - *answersAt).count();
+            alertPath_.add(us);
+            ++alertPathEvents_;
+            alertPathMaxUs_ = std::max(alertPathMaxUs_, us);
         }
         if (event.type == AlertEvent::Type::Raised && snapshots_) {
             SnapshotRequest request;
@@ -543,7 +553,14 @@ void Daemon::startNotifiers(bool dbus, bool can, bool snapshots) {
         if (can_) {
             can_->stop();
         }
-        can_ = std::make_unique<CanNotifier>(io_, config_.notify.can, journal_);
+        CanNotifier::Opener opener = openSocketCan;
+        if (!options_.canSocketForTest.empty()) {
+            opener = [path = options_.canSocketForTest](const std::string&) {
+                return openUnixCanStandIn(path);
+            };
+        }
+        can_ = std::make_unique<CanNotifier>(io_, config_.notify.can, journal_, CanNotifierTiming{},
+                                             std::move(opener));
         can_->setFaceState(engine_.driverState());
         can_->setHealth(cameraState_ == CameraState::Streaming, modelOk_,
                         state_ == ServiceState::Degraded);
@@ -659,6 +676,10 @@ std::string Daemon::statusJson() const {
         {"request_p50", llm.requestP50Ms},
         {"request_p95", llm.requestP95Ms},
     };
+    status["alert_path_us"] = json::object{{"events", alertPathEvents_},
+                                           {"p50", alertPath_.percentile(50)},
+                                           {"p99", alertPath_.percentile(99)},
+                                           {"max", alertPathMaxUs_}};
     status["camera"] = json::object{{"source", config_.capture.source},
                                     {"state", toString(cameraState_)},
                                     {"problem", cameraProblem_}};

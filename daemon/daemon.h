@@ -62,6 +62,10 @@ struct DaemonOptions {
     /// Test hook (DMSD_TEST_STALL=sampler): the sampler thread stops stamping
     /// after its first sequence, so the watchdog must send WATCHDOG=trigger.
     bool stallSamplerForTest = false;
+    /// Test hook (DMSD_TEST_CAN_SOCKET=PATH): CAN frames go to the AF_UNIX
+    /// SOCK_SEQPACKET socket listening at PATH, one `struct can_frame` per
+    /// packet, instead of a CAN_RAW socket (for machines without AF_CAN).
+    std::filesystem::path canSocketForTest;
 };
 
 /// Counters of GetStatus beyond those of the modules.
@@ -117,8 +121,11 @@ private:
     void setModelHealth(bool ok, const std::string& problem);
 
     // decisions and notifiers
+    /// Sends \a events to the journal, D-Bus, CAN and snapshots. \a answersAt:
+    /// when the answers that caused them were complete (the alert path's start).
     void dispatch(const std::vector<AlertEvent>& events,
-                  std::optional<std::chrono::milliseconds> latency = std::nullopt);
+                  std::optional<std::chrono::milliseconds> latency = std::nullopt,
+                  std::optional<Clock::time_point> answersAt = std::nullopt);
     void startNotifiers(bool dbus, bool can, bool snapshots);
     void publishProperties();
     void updateState();
@@ -187,6 +194,11 @@ private:
     bool stopping_ = false;
     std::string lastStatus_;
     DaemonCounters counters_;
+    /// Alert path: answers complete -> this event's D-Bus signal and CAN frame
+    /// handed to the kernel (µs, last 1024 events), and its worst case.
+    LatencyWindow alertPath_{1024};
+    std::uint64_t alertPathEvents_ = 0;
+    double alertPathMaxUs_ = 0;
     Clock::time_point lastJournalFlush_ = Clock::now();
 
     // over-the-air configuration

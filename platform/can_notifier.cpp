@@ -5,6 +5,7 @@
 #include <cstring>
 #include <net/if.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <tuple>
 
 #include <linux/can.h>
@@ -89,6 +90,30 @@ CanOpenResult openSocketCan(const std::string& interface) {
         return openFailure(error, fmt::format("cannot bind to CAN interface {}: {}; is it a CAN "
                                               "interface (`ip -details link show {}`)?",
                                               interface, error.message(), interface));
+    }
+    return CanOpenResult{std::move(fd), {}, {}};
+}
+
+CanOpenResult openUnixCanStandIn(const std::filesystem::path& path) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        auto error = lastError();
+        return openFailure(error, fmt::format("cannot create a unix socket for the CAN stand-in "
+                                              "{}: {}",
+                                              path.string(), error.message()));
+    }
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string name = path.string();
+    if (name.empty() || name.size() >= sizeof address.sun_path) {
+        return openFailure(std::make_error_code(std::errc::filename_too_long),
+                           fmt::format("CAN stand-in socket path '{}' is empty or too long", name));
+    }
+    std::memcpy(address.sun_path, name.c_str(), name.size() + 1);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        auto error = lastError();
+        return openFailure(
+            error, fmt::format("cannot connect to the CAN stand-in {}: {}", name, error.message()));
     }
     return CanOpenResult{std::move(fd), {}, {}};
 }

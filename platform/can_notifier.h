@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -43,6 +44,12 @@ struct CanOpenResult {
 /// Opens a non-blocking CAN_RAW socket bound to \a interface that receives no
 /// data frames, only error frames (bus-off, controller problems, restarts).
 CanOpenResult openSocketCan(const std::string& interface);
+
+/// For tests and benchmarks on machines without AF_CAN: a non-blocking
+/// AF_UNIX SOCK_SEQPACKET socket connected to \a path, to which the notifier
+/// writes exactly what it would write to CAN_RAW (one `struct can_frame` per
+/// packet). Not used unless asked for (DMSD_TEST_CAN_SOCKET).
+CanOpenResult openUnixCanStandIn(const std::filesystem::path& path);
 
 /// Link state of the notifier.
 enum class CanLinkState : std::uint8_t {
