@@ -6,6 +6,7 @@
 
 #include "daemon/commands.h"
 #include "daemon/version.h"
+#include "platform/allocator.h"
 
 namespace {
 
@@ -22,6 +23,7 @@ void printUsage(std::FILE* out) {
 
 int main(int argc, char** argv) {
     using namespace dmsd::cli;
+    dmsd::tuneAllocator(); // large per-sequence buffers reuse heap pages (platform/allocator.h)
     if (argc < 2) {
         printUsage(stderr);
         return kExitUsage;

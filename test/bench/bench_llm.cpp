@@ -6,7 +6,7 @@
 //  3. The daemon's CPU time per sequence of 4 frames of 640x480: JPEG encode
 //     (TurboJPEG from I420 planes) and base64, once per frame, on the frame
 //     path; then JSON bodies + HTTP + parsing on the event loop.
-// Usage: bench_llm [--emulator PATH] [--sequences N] [--latency-ms L]
+// Usage: bench_llm [--emulator PATH] [--sequences N] [--latency-ms L] [--default-malloc]
 // (default emulator: ../emulator/ollama-emulator next to this program; build
 // both: ninja bench_llm ollama-emulator)
 
@@ -27,6 +27,7 @@
 #include "llm/ollama_client.h"
 #include "llm/request_body.h"
 #include "pipeline/jpeg_encoder.h"
+#include "platform/allocator.h"
 #include "test/support/child_process.h"
 
 using namespace dmsd;
@@ -169,9 +170,15 @@ int main(int argc, char** argv) {
 #endif
     int sequences = 10;
     int latency = 400;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool defaultMalloc = false;
+    for (int i = 1; i < argc; i += 2) {
         const std::string arg = argv[i];
-        if (arg == "--emulator") {
+        if (arg == "--default-malloc") {
+            defaultMalloc = true;
+            --i;
+        } else if (i + 1 >= argc) {
+            break;
+        } else if (arg == "--emulator") {
             emulatorPath = argv[i + 1];
         } else if (arg == "--sequences") {
             sequences = std::stoi(argv[i + 1]);
@@ -179,6 +186,13 @@ int main(int argc, char** argv) {
             latency = std::stoi(argv[i + 1]);
         }
     }
+    // As dmsd's main() does, unless asked to compare with glibc's defaults.
+    if (!defaultMalloc) {
+        tuneAllocator();
+    }
+    fmt::print("allocator: {}\n", defaultMalloc ? "glibc defaults"
+                                                : "dmsd::tuneAllocator (mmap threshold 1 MiB, "
+                                                  "trim threshold 8 MiB)");
     const double L = latency;
     FrameEncoder encoder;
     const JpegImage small = encoder.encode(I420(1), 85);
