@@ -479,25 +479,33 @@ void Daemon::dispatch(const std::vector<AlertEvent>& events,
     const std::vector<ActiveAlert> active = engine_.activeAlerts();
     const FaceState face = engine_.driverState();
     const std::uint64_t nowUs = realtimeNowUs();
+    // The vehicle first: every event's CAN frame and D-Bus signal go out
+    // before the journal entries and snapshots, which can block on journald or
+    // wake the snapshot thread on a busy two-core box.
     for (const AlertEvent& event : events) {
-        AlertLogContext context;
-        context.configVersion = config_.version;
-        context.latency = latency;
-        journal_.alert(event, context);
-        if (dbus_) {
-            dbus_->emitAlert(event, nowUs);
-        }
         if (can_) {
             can_->onAlertEvent(event, active, face);
         }
+        if (dbus_) {
+            dbus_->emitAlert(event, nowUs);
+        }
         if (answersAt) {
-            // Both sends are synchronous: the signal and the frame have left.
+            // Both sends are synchronous: the frame and the signal have left.
             const double us =
                 std::chrono::duration<double, std::micro>(Clock::now() - *answersAt).count();
             alertPath_.add(us);
             ++alertPathEvents_;
             alertPathMaxUs_ = std::max(alertPathMaxUs_, us);
         }
+    }
+    if (dbus_) {
+        dbus_->setActiveAlerts(active);
+    }
+    for (const AlertEvent& event : events) {
+        AlertLogContext context;
+        context.configVersion = config_.version;
+        context.latency = latency;
+        journal_.alert(event, context);
         if (event.type == AlertEvent::Type::Raised && snapshots_) {
             SnapshotRequest request;
             request.event = event;
@@ -511,9 +519,6 @@ void Daemon::dispatch(const std::vector<AlertEvent>& events,
             }
             snapshots_->submit(std::move(request));
         }
-    }
-    if (dbus_) {
-        dbus_->setActiveAlerts(active);
     }
 }
 
