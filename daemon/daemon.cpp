@@ -490,7 +490,8 @@ void Daemon::dispatch(const std::vector<AlertEvent>& events,
             dbus_->emitAlert(event, nowUs);
         }
         if (answersAt) {
-            // Both sends are synchronous: the frame and the signal have left.
+            // Both sends are synchronous: the frame and the signal have been
+            // handed to the kernel (a frame for a congested CAN link is queued).
             const double us =
                 std::chrono::duration<double, std::micro>(Clock::now() - *answersAt).count();
             alertPath_.add(us);
