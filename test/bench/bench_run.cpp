@@ -34,6 +34,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "llm/llm_metrics.h"
 #include "platform/can_frame.h"
 #include "test/integration/harness.h"
 #include "test/support/can_listener.h"
@@ -105,15 +106,6 @@ std::string script(const Harness& h) {
  {"analysis":"impaired_driving","prompt_contains":"SLEEPY",
   "answer":{"concern":"HIGH","indicators":["eyes closed"],"confidence":0.8}}]})";
     return path.string();
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    const auto rank = static_cast<std::size_t>(std::max(1.0, std::ceil(p / 100.0 * v.size())));
-    return v[std::min(rank, v.size()) - 1];
 }
 
 } // namespace
@@ -279,9 +271,10 @@ notify:
                                                         : 1) *
                                 latencyMs / 1000.0;
     const double bound = 2.0 + criticalPath + 3.0;
-    std::vector<double> dbusLatency;
-    std::vector<double> canLatency;
-    std::vector<double> burst;
+    // Nearest-rank percentiles, as GetStatus computes them.
+    dmsd::LatencyWindow dbusLatency;
+    dmsd::LatencyWindow canLatency;
+    dmsd::LatencyWindow burst;
     {
         std::lock_guard lock(mutex);
         const auto frames = bus.frames();
@@ -300,14 +293,14 @@ notify:
             const double t = std::chrono::duration<double>(r.at - *ready).count();
             const double k = std::floor((t - segment) / (2 * segment));
             const double boundary = (2 * k + 1) * segment;
-            dbusLatency.push_back(t - boundary);
+            dbusLatency.add(t - boundary);
             for (const ReceivedCanFrame& f : frames) {
                 const auto fields = dmsd::decodeAlertFrame(f.data);
                 const double ft = std::chrono::duration<double>(f.at - *ready).count();
                 if (f.id == 0x6D0 && fields && fields->kind == dmsd::AlertKind::Drowsiness &&
                     fields->level == dmsd::AlertLevel::Warning && ft >= boundary &&
                     ft < boundary + 2 * segment) {
-                    canLatency.push_back(ft - boundary);
+                    canLatency.add(ft - boundary);
                     break;
                 }
             }
@@ -317,7 +310,7 @@ notify:
                     other.member == "AlertRaised" && std::chrono::abs(other.at - r.at) < 100ms ? 1
                                                                                                : 0;
             }
-            burst.push_back(together);
+            burst.add(together);
         }
         fmt::print("\nDROWSINESS raised (+), escalated to critical (!) and cleared (-), seconds "
                    "after READY:{}\n",
@@ -328,11 +321,11 @@ notify:
                "s\n",
                mode, criticalPath, bound);
     fmt::print("AlertRaised on the bus (busctl monitor): n={} p50 {:.2f} s  max {:.2f} s\n",
-               dbusLatency.size(), percentile(dbusLatency, 50), percentile(dbusLatency, 100));
+               dbusLatency.size(), dbusLatency.percentile(50), dbusLatency.percentile(100));
     fmt::print("alert frame 0x6D0 on the CAN stand-in:    n={} p50 {:.2f} s  max {:.2f} s\n",
-               canLatency.size(), percentile(canLatency, 50), percentile(canLatency, 100));
+               canLatency.size(), canLatency.percentile(50), canLatency.percentile(100));
     fmt::print("alerts raised within 100 ms of each DROWSINESS raise (burst size): p50 {:.0f}\n",
-               percentile(burst, 50));
+               burst.percentile(50));
     const json::object& path = status.at("alert_path_us").as_object();
     fmt::print("\n== Alert path inside the daemon (GetStatus alert_path_us) ==\n"
                "answers complete -> D-Bus signal and CAN frame sent: events {}  p50 {:.0f} us  "
