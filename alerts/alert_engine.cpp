@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 namespace dmsd {
@@ -347,7 +346,7 @@ AlertEvent AlertEngine::makeEvent(AlertEvent::Type type, AlertKind kind, EngineT
     for (const auto& entry : cleared ? track.lastEvidence : track.presentEvidence) {
         evidence[entry.key()] = entry.value();
     }
-    event.evidence = json::serialize(evidence);
+    event.evidence = std::move(evidence);
     return event;
 }
 

@@ -25,8 +25,8 @@
 
 #include "alerts/alert_conditions.h"
 #include "alerts/alert_types.h"
+#include "alerts/settings.h"
 #include "llm/answers.h"
-#include "platform/settings.h"
 
 namespace dmsd {
 

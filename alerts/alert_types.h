@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 namespace dmsd {
 
 /// Alert kind; the value is the CAN kind code (byte 0), 0 meaning none.
@@ -93,40 +95,6 @@ constexpr std::string_view alertLevelName(AlertLevel level) {
     return "cleared";
 }
 
-/// Hysteresis of one alert kind (CONTRACT.md section 2, `alerts:`).
-struct AlertRule {
-    std::chrono::milliseconds raiseAfter{3000};
-    std::chrono::milliseconds clearAfter{6000};
-    std::chrono::milliseconds criticalAfter{10000};
-    std::chrono::milliseconds cooldown{30000};
-};
-
-/// Built-in defaults per kind; the reasoning and sources are in docs/alerts.md.
-/// Order: raise_after, clear_after, critical_after, cooldown.
-constexpr AlertRule defaultAlertRule(AlertKind kind) {
-    using std::chrono::milliseconds;
-    switch (kind) {
-    case AlertKind::Drowsiness: // CONTRACT.md section 2; Euro NCAP: eyes closed > 3 s is sleep
-        return {milliseconds{3000}, milliseconds{6000}, milliseconds{10000}, milliseconds{30000}};
-    case AlertKind::Distraction: // Euro NCAP long distraction 3 s, unresponsive 6 s; 2 s back
-        return {milliseconds{3000}, milliseconds{2000}, milliseconds{6000}, milliseconds{5000}};
-    case AlertKind::PhoneUse: // fleet practice: handled for 2 s; Euro NCAP 6 s gaze away
-        return {milliseconds{2000}, milliseconds{4000}, milliseconds{6000}, milliseconds{10000}};
-    case AlertKind::HandsOffWheel: // UN R79 as in openpilot's wheel-touch policy: 15 s / 30 s
-        return {milliseconds{15000}, milliseconds{4000}, milliseconds{30000}, milliseconds{30000}};
-    case AlertKind::ImpairedDriving: // non-transient: several consistent answers, rare repeats
-        return {milliseconds{10000}, milliseconds{30000}, milliseconds{60000},
-                milliseconds{300000}};
-    case AlertKind::DriverNotVisible: // Euro NCAP: tell the driver of degradation within 10 s
-        return {milliseconds{4000}, milliseconds{4000}, milliseconds{10000}, milliseconds{10000}};
-    case AlertKind::CameraFault:
-        return {milliseconds{3000}, milliseconds{5000}, milliseconds{10000}, milliseconds{10000}};
-    case AlertKind::AnalyzerFault:
-        return {milliseconds{6000}, milliseconds{5000}, milliseconds{30000}, milliseconds{10000}};
-    }
-    return {};
-}
-
 /// Time base of the decision engine: milliseconds on a monotonic axis chosen by
 /// the caller (steady clock in `run`, video time in `analyze`).
 using EngineTime = std::chrono::milliseconds;
@@ -144,7 +112,7 @@ struct AlertEvent {
     double confidence = 0.0;                ///< 0..1
     EngineTime at{0};                       ///< engine time of the transition
     std::uint64_t sequenceId = 0;           ///< sequence whose evidence decided it (0: none)
-    std::string evidence;                   ///< JSON object: which analyses said what
+    boost::json::object evidence;           ///< which analyses said what (docs/alerts.md)
 };
 
 /// An alert currently raised.

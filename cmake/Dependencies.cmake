@@ -8,6 +8,8 @@ find_package(yaml-cpp REQUIRED CONFIG)
 pkg_check_modules(GST REQUIRED IMPORTED_TARGET gstreamer-1.0>=1.22 gstreamer-app-1.0 gstreamer-video-1.0)
 pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+# GLib comes with GStreamer; base/ uses its SHA-256 (GChecksum).
+pkg_check_modules(GLIB REQUIRED IMPORTED_TARGET glib-2.0)
 
 # Boost.Asio/Beast: one io_context per process, no deprecated interfaces.
 add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)

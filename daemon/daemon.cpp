@@ -8,11 +8,13 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include "daemon/version.h"
+#include "base/atomic_file.h"
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/version.h"
 #include "llm/analyses.h"
 #include "llm/llm_metrics.h"
-#include "platform/atomic_file.h"
-#include "platform/log.h"
 
 namespace dmsd {
 
@@ -315,7 +317,7 @@ void Daemon::startAnalysis(bool newClient) {
         // The health state stays as it was until the new client's check says
         // otherwise: a reload must not make State flap to degraded and back.
         if (!modelOk_) {
-            modelProblem_ = "checking " + config_.llm.url;
+            modelProblem_ = "checking " + config_.llm.server.url;
         }
         healthTimer_.cancel();
         healthCheckRunning_ = false;
@@ -383,7 +385,8 @@ void Daemon::onResult(SequenceResult result) {
     if (anyAnswer && !modelOk_) {
         setModelHealth(true, {});
     } else if (!anyAnswer && connectionFailed && modelOk_) {
-        setModelHealth(false, fmt::format("model server {} is not answering", config_.llm.url));
+        setModelHealth(false,
+                       fmt::format("model server {} is not answering", config_.llm.server.url));
         checkModelHealth();
     }
 
@@ -423,8 +426,8 @@ void Daemon::checkModelHealth() {
             healthCheckRunning_ = false;
             if (error) {
                 setModelHealth(false,
-                               fmt::format("warming up {} on {} failed: {}", config_.llm.model,
-                                           config_.llm.url, error->message));
+                               fmt::format("warming up {} on {} failed: {}", config_.llm.model.name,
+                                           config_.llm.server.url, error->message));
                 scheduleHealthCheck();
                 return;
             }
@@ -451,16 +454,16 @@ void Daemon::setModelHealth(bool ok, const std::string& problem) {
         if (modelLostAt_) {
             outage =
                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - *modelLostAt_);
-            journal_.analyzerRecovered(config_.llm.url, outage);
+            journal_.analyzerRecovered(config_.llm.server.url, outage);
         } else {
-            log::notice("model {} ready on {}", config_.llm.model, config_.llm.url);
+            log::notice("model {} ready on {}", config_.llm.model.name, config_.llm.server.url);
         }
         modelLostAt_.reset();
     } else {
         if (!modelLostAt_) {
             modelLostAt_ = Clock::now();
         }
-        journal_.analyzerFault(config_.llm.url, problem);
+        journal_.analyzerFault(config_.llm.server.url, problem);
     }
     modelOk_ = ok;
     modelProblem_ = problem;
@@ -514,7 +517,7 @@ void Daemon::dispatch(const std::vector<AlertEvent>& events,
             for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
                 if ((*it)->sequence && (*it)->sequence->sequenceId == event.sequenceId) {
                     request.sequence = (*it)->sequence;
-                    request.answersJson = json::serialize(answersJson((*it)->answers));
+                    request.analyses = answersJson((*it)->answers);
                     break;
                 }
             }
@@ -627,7 +630,7 @@ std::string Daemon::statusLine() const {
                              ? "camera ok"
                              : fmt::format("camera {} ({})", toString(cameraState_),
                                            cameraProblem_.empty() ? "no frames" : cameraProblem_);
-    std::string model = modelOk_ ? fmt::format("model {} ok", config_.llm.model)
+    std::string model = modelOk_ ? fmt::format("model {} ok", config_.llm.model.name)
                                  : fmt::format("model not usable ({})", modelProblem_);
     std::string alerts;
     for (const ActiveAlert& alert : engine_.activeAlerts()) {
@@ -656,8 +659,9 @@ std::string Daemon::statusJson() const {
     status["active_alerts"] = std::move(active);
     status["driver_state"] = faceStateName(engine_.driverState());
     const LlmMetricsSnapshot llm = scheduler_ ? scheduler_->metrics() : LlmMetricsSnapshot{};
-    status["mode"] = llmModeName(scheduler_ ? scheduler_->activeMode() : config_.llm.mode);
-    status["configured_mode"] = llmModeName(config_.llm.mode);
+    status["mode"] =
+        llmModeName(scheduler_ ? scheduler_->activeMode() : config_.llm.scheduler.mode);
+    status["configured_mode"] = llmModeName(config_.llm.scheduler.mode);
     const CaptureCounters capture = capture_ ? capture_->counters() : CaptureCounters{};
     const FramePathCounters frames = framePath_ ? framePath_->counters() : FramePathCounters{};
     status["counters"] = json::object{
@@ -689,8 +693,8 @@ std::string Daemon::statusJson() const {
     status["camera"] = json::object{{"source", config_.capture.source},
                                     {"state", toString(cameraState_)},
                                     {"problem", cameraProblem_}};
-    status["model"] = json::object{{"url", config_.llm.url},
-                                   {"model", config_.llm.model},
+    status["model"] = json::object{{"url", config_.llm.server.url},
+                                   {"model", config_.llm.model.name},
                                    {"usable", modelOk_},
                                    {"problem", modelOk_ ? std::string() : modelProblem_}};
     if (lastAnalysisUs_) {
@@ -711,7 +715,7 @@ std::string Daemon::statusJson() const {
                                            {"failed", snaps.failed},
                                            {"last", snaps.lastPath.string()}};
     }
-    return json::serialize(status);
+    return writeJson(status);
 }
 
 // ---------------------------------------------------------------- timers

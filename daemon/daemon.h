@@ -30,18 +30,17 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "alerts/alert_engine.h"
+#include "config/loader.h"
+#include "config/watcher.h"
+#include "daemon/systemd_notify.h"
 #include "llm/analysis_scheduler.h"
 #include "llm/ollama_client.h"
+#include "notify/can_notifier.h"
+#include "notify/dbus_service.h"
+#include "notify/journal.h"
+#include "notify/snapshots.h"
 #include "pipeline/capture.h"
 #include "pipeline/frame_path.h"
-#include "platform/can_notifier.h"
-#include "platform/config.h"
-#include "platform/config_watch.h"
-#include "platform/dbus_service.h"
-#include "platform/journal.h"
-#include "platform/settings.h"
-#include "platform/snapshots.h"
-#include "platform/systemd_notify.h"
 
 namespace dmsd {
 

@@ -7,8 +7,9 @@
 #include <utility>
 
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
+
+#include "base/json.h"
 
 namespace dmsd {
 
@@ -436,7 +437,7 @@ public:
                 return;
             }
         }
-        fail(fmt::format("field '{}' is not a boolean: {}", key, json::serialize(*v)));
+        fail(fmt::format("field '{}' is not a boolean: {}", key, writeJson(*v)));
     }
 
     std::optional<double> number(std::string_view key, bool required) {
@@ -460,7 +461,7 @@ public:
                 return d;
             }
         }
-        fail(fmt::format("field '{}' is not a number: {}", key, json::serialize(*v)));
+        fail(fmt::format("field '{}' is not a number: {}", key, writeJson(*v)));
         return std::nullopt;
     }
 
@@ -504,7 +505,7 @@ public:
             return std::nullopt;
         }
         if (!v->is_string()) {
-            fail(fmt::format("field '{}' is not a string: {}", key, json::serialize(*v)));
+            fail(fmt::format("field '{}' is not a string: {}", key, writeJson(*v)));
             return std::nullopt;
         }
         return std::string(v->get_string());
@@ -627,7 +628,7 @@ Outcome<HandPositionAnswer> handPositionFrom(const json::object& o) {
             r.integer("hands_on_wheel", true, 0, 2, a.handsOnWheel);
         }
     } else if (hands != nullptr && hands->is_bool()) {
-        r.fail(fmt::format("field 'hands_on_wheel' is not a count: {}", json::serialize(*hands)));
+        r.fail(fmt::format("field 'hands_on_wheel' is not a count: {}", writeJson(*hands)));
     } else if (hands != nullptr) {
         r.integer("hands_on_wheel", true, 0, 2, a.handsOnWheel);
     }
@@ -680,14 +681,14 @@ Outcome<ImpairedDrivingAnswer> impairedDrivingFrom(const json::object& o) {
         } else if (v->is_array()) {
             for (const json::value& item : v->get_array()) {
                 if (!item.is_string()) {
-                    r.fail(fmt::format("field 'indicators' holds a non-string: {}",
-                                       json::serialize(item)));
+                    r.fail(
+                        fmt::format("field 'indicators' holds a non-string: {}", writeJson(item)));
                     break;
                 }
                 a.indicators.emplace_back(item.get_string());
             }
         } else {
-            r.fail(fmt::format("field 'indicators' is not a list: {}", json::serialize(*v)));
+            r.fail(fmt::format("field 'indicators' is not a list: {}", writeJson(*v)));
         }
     }
     r.confidence("confidence", a.confidence);

@@ -15,8 +15,8 @@
 #include <boost/json/value.hpp>
 
 #include "llm/answers.h"
+#include "llm/settings.h"
 #include "pipeline/sequence.h"
-#include "platform/settings.h"
 
 namespace dmsd {
 

@@ -7,7 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
-#include "platform/log.h"
+#include "base/log.h"
 
 namespace dmsd {
 
@@ -55,25 +55,25 @@ AnalysisScheduler::AnalysisScheduler(asio::any_io_executor executor, OllamaClien
     : executor_(std::move(executor)), client_(std::move(client)), analyses_(std::move(analyses)),
       asked_(enabledAnalyses(analyses_)), combinedSchema_(combinedSchema(asked_)), layout_(layout),
       options_(options),
-      cache_(static_cast<std::size_t>(std::max(0, client_->settings().cache.entries)),
-             client_->settings().cache.ttl) {
-    if (client_->settings().maxInFlight <= 1) {
+      cache_(static_cast<std::size_t>(std::max(0, client_->settings().scheduler.cache.entries)),
+             client_->settings().scheduler.cache.ttl) {
+    if (client_->settings().server.maxInFlight <= 1) {
         // One request at a time cannot overlap: parallel would cost the sum.
         autoMode_ = LlmMode::Combined;
     }
 }
 
 LlmMode AnalysisScheduler::activeMode() const {
-    const LlmMode configured = client_->settings().mode;
+    const LlmMode configured = client_->settings().scheduler.mode;
     return configured == LlmMode::Auto ? autoMode_ : configured;
 }
 
 LlmMode AnalysisScheduler::chooseMode() {
-    const LlmMode configured = client_->settings().mode;
+    const LlmMode configured = client_->settings().scheduler.mode;
     if (configured != LlmMode::Auto) {
         return configured;
     }
-    if (client_->settings().maxInFlight <= 1) {
+    if (client_->settings().server.maxInFlight <= 1) {
         return LlmMode::Combined;
     }
     if (autoMode_ == LlmMode::Combined && Clock::now() - lastProbe_ >= options_.autoProbeInterval) {
@@ -165,7 +165,7 @@ asio::awaitable<void> AnalysisScheduler::runState(StatePtr state) {
         co_await (askFaceChain(state) && askOne(state, AnalysisKind::Attention) &&
                   askOne(state, AnalysisKind::HandPosition) &&
                   askOne(state, AnalysisKind::GeneralScene));
-        if (client_->settings().mode == LlmMode::Auto && !state->cancel->cancelled()) {
+        if (client_->settings().scheduler.mode == LlmMode::Auto && !state->cancel->cancelled()) {
             recordAutoMeasurement(*state);
         }
         break;
@@ -211,7 +211,7 @@ asio::awaitable<void> AnalysisScheduler::askOne(StatePtr state, AnalysisKind kin
     AnalysisRunMetrics& m = state->metrics.analyses[index(kind)];
     m.asked = true;
     const Clock::time_point start = Clock::now();
-    const std::string& model = client_->settings().model;
+    const std::string& model = client_->settings().model.name;
     for (int round = 0; round < 2; ++round) {
         if (state->cancel->cancelled()) {
             setAnalysisError(kind,
@@ -299,7 +299,7 @@ asio::awaitable<void> AnalysisScheduler::askOne(StatePtr state, AnalysisKind kin
 asio::awaitable<void> AnalysisScheduler::askCombined(StatePtr state) {
     auto self = shared_from_this();
     const Clock::time_point start = Clock::now();
-    const std::string& model = client_->settings().model;
+    const std::string& model = client_->settings().model.name;
     auto markAll = [&](auto&& fn) {
         for (AnalysisKind kind : kAllAnalyses) {
             if (asked_[index(kind)]) {
@@ -486,7 +486,7 @@ void AnalysisScheduler::finish(SequenceState& state) {
 
 LlmMetricsSnapshot AnalysisScheduler::metrics() const {
     LlmMetricsSnapshot s;
-    s.configuredMode = client_->settings().mode;
+    s.configuredMode = client_->settings().scheduler.mode;
     s.activeMode = activeMode();
     s.concurrencyGain = gain_;
     s.sequences = sequences_;

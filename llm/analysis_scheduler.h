@@ -26,8 +26,9 @@
 #include "llm/llm_metrics.h"
 #include "llm/ollama_client.h"
 #include "llm/response_cache.h"
+#include "llm/settings.h"
 #include "pipeline/sequence.h"
-#include "platform/settings.h"
+#include "pipeline/settings.h"
 
 namespace dmsd {
 

@@ -49,8 +49,8 @@ enum class FaceState : std::uint8_t {
 
 /// "UNKNOWN", "AWAKE", "SLEEPY", ...
 constexpr std::string_view faceStateName(FaceState state) {
-    constexpr std::array<std::string_view, 8> names = {
-        "UNKNOWN", "AWAKE", "SLEEPY", "JOYFUL", "EXHAUSTED", "TIRED", "ANGRY", "NEUTRAL"};
+    constexpr std::array<std::string_view, 8> names = {"UNKNOWN",   "AWAKE", "SLEEPY", "JOYFUL",
+                                                       "EXHAUSTED", "TIRED", "ANGRY",  "NEUTRAL"};
     return names[static_cast<std::size_t>(state)];
 }
 

@@ -11,9 +11,10 @@
 #include <optional>
 #include <vector>
 
+#include "base/latency_window.h"
 #include "llm/answers.h"
 #include "llm/ollama_client.h"
-#include "platform/settings.h"
+#include "llm/settings.h"
 
 namespace dmsd {
 
@@ -46,22 +47,6 @@ struct SequenceMetrics {
     bool cancelled = false;
 };
 
-/// Sliding window of the last N samples with nearest-rank percentiles.
-class LatencyWindow {
-public:
-    LatencyWindow() : LatencyWindow(1024) {}
-    explicit LatencyWindow(std::size_t capacity) : capacity_(capacity) {}
-    void add(double ms);
-    /// \a p in 0..100; 0 when empty.
-    double percentile(double p) const;
-    std::size_t size() const { return samples_.size(); }
-
-private:
-    std::size_t capacity_;
-    std::size_t next_ = 0;
-    std::vector<double> samples_;
-};
-
 /// Everything GetStatus and the logs need, copied out.
 struct LlmMetricsSnapshot {
     LlmMode configuredMode = LlmMode::Auto;
@@ -91,20 +76,5 @@ struct LlmMetricsSnapshot {
     std::array<PerAnalysis, kAnalysisCount> analyses{};
     ClientStats client;
 };
-
-/// "auto", "parallel", "combined", "sequential".
-constexpr std::string_view llmModeName(LlmMode mode) {
-    switch (mode) {
-    case LlmMode::Auto:
-        return "auto";
-    case LlmMode::Parallel:
-        return "parallel";
-    case LlmMode::Combined:
-        return "combined";
-    case LlmMode::Sequential:
-        return "sequential";
-    }
-    return "auto";
-}
 
 } // namespace dmsd

@@ -19,12 +19,13 @@
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
+#include "base/json.h"
+#include "base/log.h"
 #include "llm/request_body.h"
-#include "platform/log.h"
+#include "llm/server_url.h"
 
 namespace dmsd {
 
@@ -67,7 +68,7 @@ std::string errorText(std::string_view body) {
                     return std::string(m->get_string());
                 }
             }
-            return json::serialize(*e);
+            return writeJson(*e);
         }
     }
     std::string text(body.substr(0, 300));
@@ -136,34 +137,19 @@ struct OllamaClient::Impl {
 
     Impl(asio::any_io_executor ex, const LlmSettings& s, ClientOptions o)
         : executor(std::move(ex)), settings(s), options(o), rng(std::random_device{}()) {
-        auto parsed = boost::urls::parse_uri(s.url);
-        if (!parsed) {
-            throw std::invalid_argument(
-                fmt::format("llm.url: \"{}\" is not a URL (expected http://HOST:PORT)", s.url));
+        // The configuration checked llm.url with the same parser: a failure here
+        // means a caller skipped it, and every request reports why instead.
+        std::string problem;
+        if (auto endpoint = parseServerUrl(s.server.url, &problem)) {
+            host = endpoint->host;
+            port = endpoint->port;
+            hostHeader = endpoint->hostHeader;
+        } else {
+            unusable = fmt::format("llm.url: {}", problem);
         }
-        const auto& u = *parsed;
-        if (u.scheme() != "http") {
-            throw std::invalid_argument(
-                fmt::format("llm.url: \"{}\": only http:// is supported (Ollama speaks plain HTTP; "
-                            "keep it on loopback)",
-                            s.url));
-        }
-        host = std::string(u.host_address());
-        if (host.empty()) {
-            throw std::invalid_argument(fmt::format("llm.url: \"{}\" has no host", s.url));
-        }
-        port = u.has_port() ? std::string(u.port()) : std::string("80");
-        // Ollama answers 403 to a Host it does not know: send it as configured.
-        hostHeader = std::string(u.encoded_host_and_port());
-        basePath = std::string(u.encoded_path());
-        while (!basePath.empty() && basePath.back() == '/') {
-            basePath.pop_back();
-        }
-        if (s.maxInFlight < 1) {
-            throw std::invalid_argument("llm.max_in_flight must be at least 1");
-        }
-        optionsJson = dmsd::optionsJson(s.options);
-        keepAlive = keepAliveJson(s.keepAlive);
+        settings.server.maxInFlight = std::max(1, s.server.maxInFlight);
+        optionsJson = dmsd::optionsJson(s.model.options);
+        keepAlive = keepAliveJson(s.model.keepAlive);
         allCancel = std::make_shared<CancelSignal>();
     }
 
@@ -171,6 +157,7 @@ struct OllamaClient::Impl {
     LlmSettings settings;
     ClientOptions options;
     std::string host, port, hostHeader, basePath;
+    std::string unusable; ///< why no request can be made (a bad llm.url); empty: fine
     json::object optionsJson;
     json::value keepAlive;
 
@@ -222,7 +209,10 @@ struct OllamaClient::Impl {
         if (cancel.cancelled()) {
             co_return makeError(AnalysisError::Kind::Cancelled, "cancelled");
         }
-        if (inFlight < static_cast<std::size_t>(settings.maxInFlight) && waiters.empty()) {
+        if (!unusable.empty()) {
+            co_return makeError(AnalysisError::Kind::ConnectionFailed, unusable);
+        }
+        if (inFlight < static_cast<std::size_t>(settings.server.maxInFlight) && waiters.empty()) {
             ++inFlight;
             guard = SlotGuard(this);
             co_return std::nullopt;
@@ -231,7 +221,8 @@ struct OllamaClient::Impl {
             co_return makeError(AnalysisError::Kind::ConnectionFailed,
                                 fmt::format("too many requests waiting for {} ({} queued, "
                                             "llm.max_in_flight {}); the server is too slow",
-                                            settings.url, waiters.size(), settings.maxInFlight));
+                                            settings.server.url, waiters.size(),
+                                            settings.server.maxInFlight));
         }
         auto w = std::make_shared<Waiter>(executor);
         w->timer.expires_at(deadline);
@@ -251,8 +242,8 @@ struct OllamaClient::Impl {
         co_return makeError(AnalysisError::Kind::Timeout,
                             fmt::format("no free request slot for {} within llm.timeout ({} ms; "
                                         "llm.max_in_flight {})",
-                                        settings.url, settings.timeout.count(),
-                                        settings.maxInFlight));
+                                        settings.server.url, settings.server.timeout.count(),
+                                        settings.server.maxInFlight));
     }
 
     // --- one HTTP exchange ---------------------------------------------
@@ -267,7 +258,7 @@ struct OllamaClient::Impl {
     }
 
     void keepIdle(ConnectionPtr c) {
-        if (idle.size() < static_cast<std::size_t>(settings.maxInFlight)) {
+        if (idle.size() < static_cast<std::size_t>(settings.server.maxInFlight)) {
             idle.push_back(std::move(c));
         }
     }
@@ -303,7 +294,7 @@ struct OllamaClient::Impl {
                     x.ec = cancel.cancelled() ? asio::error::operation_aborted : rec;
                     co_return x;
                 }
-                x.phaseDeadline = earliest(deadline, settings.connectTimeout);
+                x.phaseDeadline = earliest(deadline, settings.server.connectTimeout);
                 conn->stream.expires_at(x.phaseDeadline);
                 reg = cancel.onCancel([c = conn.get()] { c->stream.close(); });
                 auto [cec, ep] = co_await conn->stream.async_connect(results, kUseTuple);
@@ -343,8 +334,8 @@ struct OllamaClient::Impl {
 
         x.phase = Exchange::Phase::FirstByte;
         http::response_parser<http::buffer_body> parser;
-        parser.body_limit(settings.maxResponseBytes);
-        x.phaseDeadline = earliest(deadline, settings.firstByteTimeout);
+        parser.body_limit(settings.server.maxResponseBytes);
+        x.phaseDeadline = earliest(deadline, settings.server.firstByteTimeout);
         conn->stream.expires_at(x.phaseDeadline);
         {
             auto [hec, n] =
@@ -368,7 +359,7 @@ struct OllamaClient::Impl {
         while (!parser.is_done()) {
             parser.get().body().data = chunk.data();
             parser.get().body().size = chunk.size();
-            x.phaseDeadline = earliest(deadline, settings.idleTimeout);
+            x.phaseDeadline = earliest(deadline, settings.server.idleTimeout);
             conn->stream.expires_at(x.phaseDeadline);
             auto [bec, n] =
                 co_await http::async_read(conn->stream, conn->buffer, parser, kUseTuple);
@@ -381,7 +372,7 @@ struct OllamaClient::Impl {
                 x.firstBodyByte = Clock::now();
             }
             total += got;
-            if (bec == http::error::body_limit || total > settings.maxResponseBytes) {
+            if (bec == http::error::body_limit || total > settings.server.maxResponseBytes) {
                 x.tooLarge = true;
                 x.ec = http::error::body_limit;
                 co_return x;
@@ -429,67 +420,70 @@ struct OllamaClient::Impl {
             return {makeError(K::Cancelled, fmt::format("{}: cancelled", what)), Retry::No};
         }
         if (x.tooLarge) {
-            return {makeError(K::MalformedBody,
-                              fmt::format("{}: response from {} larger than {} bytes "
-                                          "(llm.maxResponseBytes); connection closed",
-                                          what, settings.url, settings.maxResponseBytes)),
-                    Retry::No};
+            return {
+                makeError(K::MalformedBody,
+                          fmt::format("{}: response from {} larger than {} bytes "
+                                      "(llm.maxResponseBytes); connection closed",
+                                      what, settings.server.url, settings.server.maxResponseBytes)),
+                Retry::No};
         }
         const bool timeout = x.ec == beast::error::timeout;
         const bool overall = timeout && Clock::now() >= deadline - milliseconds(1);
         switch (x.phase) {
         case Exchange::Phase::Connect:
             if (timeout) {
-                return {makeError(K::Timeout,
-                                  fmt::format("{}: connecting to {} timed out after {} ms", what,
-                                              settings.url, settings.connectTimeout.count())),
-                        Retry::Backoff};
+                return {
+                    makeError(K::Timeout, fmt::format("{}: connecting to {} timed out after {} ms",
+                                                      what, settings.server.url,
+                                                      settings.server.connectTimeout.count())),
+                    Retry::Backoff};
             }
             return {makeError(K::ConnectionFailed,
                               fmt::format("{}: cannot connect to the model server at {}: {}", what,
-                                          settings.url, x.ec.message())),
+                                          settings.server.url, x.ec.message())),
                     Retry::Backoff};
         case Exchange::Phase::Write:
         case Exchange::Phase::FirstByte:
             if (timeout) {
                 return {makeError(K::Timeout,
-                                  overall
-                                      ? fmt::format("{}: no answer from {} within llm.timeout "
-                                                    "({} ms)",
-                                                    what, settings.url, settings.timeout.count())
-                                      : fmt::format("{}: no answer from {} within {} ms "
-                                                    "(first byte)",
-                                                    what, settings.url,
-                                                    settings.firstByteTimeout.count())),
+                                  overall ? fmt::format("{}: no answer from {} within llm.timeout "
+                                                        "({} ms)",
+                                                        what, settings.server.url,
+                                                        settings.server.timeout.count())
+                                          : fmt::format("{}: no answer from {} within {} ms "
+                                                        "(first byte)",
+                                                        what, settings.server.url,
+                                                        settings.server.firstByteTimeout.count())),
                         Retry::No};
             }
             if (!x.receivedAny) {
                 // A pooled connection the server closed meanwhile (restart, idle close).
                 return {makeError(K::ConnectionFailed,
                                   fmt::format("{}: connection to {} closed before an answer: {}",
-                                              what, settings.url, x.ec.message())),
+                                              what, settings.server.url, x.ec.message())),
                         x.reused ? Retry::Stale : Retry::Backoff};
             }
-            return {makeError(K::MalformedBody, fmt::format("{}: malformed HTTP answer from {}: {}",
-                                                            what, settings.url, x.ec.message())),
-                    Retry::No};
+            return {
+                makeError(K::MalformedBody, fmt::format("{}: malformed HTTP answer from {}: {}",
+                                                        what, settings.server.url, x.ec.message())),
+                Retry::No};
         case Exchange::Phase::Body:
             if (timeout) {
-                return {
-                    makeError(K::Timeout,
-                              overall
-                                  ? fmt::format("{}: answer from {} not complete within "
-                                                "llm.timeout ({} ms)",
-                                                what, settings.url, settings.timeout.count())
-                                  : fmt::format("{}: answer from {} stalled for more "
-                                                "than {} ms",
-                                                what, settings.url, settings.idleTimeout.count())),
-                    Retry::No};
+                return {makeError(K::Timeout,
+                                  overall ? fmt::format("{}: answer from {} not complete within "
+                                                        "llm.timeout ({} ms)",
+                                                        what, settings.server.url,
+                                                        settings.server.timeout.count())
+                                          : fmt::format("{}: answer from {} stalled for more "
+                                                        "than {} ms",
+                                                        what, settings.server.url,
+                                                        settings.server.idleTimeout.count())),
+                        Retry::No};
             }
             return {makeError(K::ConnectionFailed,
                               fmt::format("{}: connection to {} lost in the middle of the "
                                           "answer: {}",
-                                          what, settings.url, x.ec.message())),
+                                          what, settings.server.url, x.ec.message())),
                     Retry::Once};
         case Exchange::Phase::Done:
             break;
@@ -507,13 +501,15 @@ struct OllamaClient::Impl {
             return {makeError(K::HttpStatus,
                               fmt::format("{}: model '{}' is not available on {}: run `ollama "
                                           "pull {}` (HTTP 404{})",
-                                          what, settings.model, settings.url, settings.model, said),
+                                          what, settings.model.name, settings.server.url,
+                                          settings.model.name, said),
                               status),
                     Retry::No};
         }
         AnalysisError e = makeError(
             K::HttpStatus,
-            fmt::format("{}: {} answered HTTP {}{}", what, settings.url, status, said), status);
+            fmt::format("{}: {} answered HTTP {}{}", what, settings.server.url, status, said),
+            status);
         if (status == 503) {
             return {e, Retry::Backoff};
         }
@@ -555,7 +551,7 @@ struct OllamaClient::Impl {
             }
             const json::object& o = v.get_object();
             if (const json::value* e = o.if_contains("error")) {
-                serverError = e->is_string() ? std::string(e->get_string()) : json::serialize(*e);
+                serverError = e->is_string() ? std::string(e->get_string()) : writeJson(*e);
                 return false;
             }
             if (const json::value* m = o.if_contains("message"); m != nullptr && m->is_object()) {
@@ -603,8 +599,9 @@ struct OllamaClient::Impl {
         }
         if (serverError) {
             // An {"error"} line under HTTP 200: after output started (or a server before 0.12.6).
-            AnalysisError e = makeError(K::ServerError, fmt::format("{}: {} reported: {}", what,
-                                                                    settings.url, *serverError));
+            AnalysisError e =
+                makeError(K::ServerError, fmt::format("{}: {} reported: {}", what,
+                                                      settings.server.url, *serverError));
             a.retry = isSingleImageError(e) ? Retry::No : Retry::Once;
             a.error = std::move(e);
             co_return a;
@@ -612,14 +609,14 @@ struct OllamaClient::Impl {
         if (badLine) {
             a.error = makeError(K::MalformedBody, fmt::format("{}: {} sent a line that is not "
                                                               "JSON: \"{}\"",
-                                                              what, settings.url, *badLine));
+                                                              what, settings.server.url, *badLine));
             co_return a;
         }
         if (!done) {
             a.error = makeError(K::MalformedBody,
                                 fmt::format("{}: the answer from {} ended without \"done\":true "
                                             "(truncated)",
-                                            what, settings.url));
+                                            what, settings.server.url));
             a.retry = Retry::Once;
             co_return a;
         }
@@ -719,6 +716,10 @@ struct OllamaClient::Impl {
         CancelSignalPtr all = allCancel;
         auto link = all->onCancel([c = cancel.get()] { c->cancel(); });
         Plain p;
+        if (!unusable.empty()) {
+            p.error = makeError(AnalysisError::Kind::ConnectionFailed, unusable);
+            co_return p;
+        }
         bool fresh = false;
         const std::string fullTarget = target(path);
         for (int attempt = 0; attempt < 2; ++attempt) {
@@ -763,7 +764,7 @@ asio::awaitable<ChatOutcome> OllamaClient::chat(ChatRequest request, CancelSigna
         cancel = std::make_shared<CancelSignal>();
     }
     ChatBodyParts parts;
-    parts.model = settings_.model;
+    parts.model = settings_.model.name;
     parts.systemPrompt = request.systemPrompt;
     parts.userPrompt = request.userPrompt;
     parts.images = &request.images;
@@ -773,7 +774,7 @@ asio::awaitable<ChatOutcome> OllamaClient::chat(ChatRequest request, CancelSigna
     parts.keepAlive = &impl_->keepAlive;
     auto body = std::make_shared<const std::string>(buildChatBody(parts));
     request.images.clear(); // the body holds them now; release the JPEG references early
-    const auto deadline = Clock::now() + settings_.timeout;
+    const auto deadline = Clock::now() + settings_.server.timeout;
     // No temporaries inside the co_await expression: GCC 12 destroys some twice.
     std::string what = request.label.empty() ? std::string("chat") : request.label;
     ChatOutcome out =
@@ -805,10 +806,10 @@ void OllamaClient::chat(ChatRequest request, CancelSignalPtr cancel,
 asio::awaitable<HealthReport> OllamaClient::checkHealth() {
     auto self = shared_from_this();
     HealthReport report;
-    const auto deadline = Clock::now() + std::max(settings_.timeout, milliseconds(1000));
+    const auto deadline = Clock::now() + std::max(settings_.server.timeout, milliseconds(1000));
     auto cancel = std::make_shared<CancelSignal>();
-    const std::string& url = settings_.url;
-    const std::string& model = settings_.model;
+    const std::string& url = settings_.server.url;
+    const std::string& model = settings_.model.name;
 
     const std::shared_ptr<const std::string> noBody;
     Impl::Plain version =
@@ -850,7 +851,7 @@ asio::awaitable<HealthReport> OllamaClient::checkHealth() {
     for (const std::string& name : names) {
         json::object req;
         req["model"] = name;
-        auto showBody = std::make_shared<const std::string>(json::serialize(req));
+        auto showBody = std::make_shared<const std::string>(writeJson(req));
         show =
             co_await impl_->plainRequest(http::verb::post, "/api/show", showBody, deadline, cancel);
         if (show.error || show.status != 404) {
@@ -932,9 +933,9 @@ void OllamaClient::checkHealth(std::function<void(HealthReport)> done) {
 asio::awaitable<std::optional<AnalysisError>> OllamaClient::warmUp() {
     auto self = shared_from_this();
     auto body = std::make_shared<const std::string>(
-        buildWarmUpBody(settings_.model, impl_->optionsJson, impl_->keepAlive));
+        buildWarmUpBody(settings_.model.name, impl_->optionsJson, impl_->keepAlive));
     // Loading a model takes seconds to minutes: allow more than one request's timeout.
-    const auto deadline = Clock::now() + std::max(settings_.timeout, milliseconds(120000));
+    const auto deadline = Clock::now() + std::max(settings_.server.timeout, milliseconds(120000));
     std::string what = "warm-up";
     auto cancel = std::make_shared<CancelSignal>();
     ChatOutcome out =

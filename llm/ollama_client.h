@@ -25,8 +25,8 @@
 
 #include "llm/answers.h"
 #include "llm/cancel.h"
+#include "llm/settings.h"
 #include "pipeline/sequence.h"
-#include "platform/settings.h"
 
 namespace dmsd {
 
@@ -99,8 +99,8 @@ bool isSingleImageError(const AnalysisError& error);
 
 class OllamaClient : public std::enable_shared_from_this<OllamaClient> {
 public:
-    /// Throws std::invalid_argument naming `llm.url` when it is not an
-    /// `http://host[:port]` URL (configuration time, not the request path).
+    /// Never throws: a `llm.url` that llm/server_url.h refuses (the
+    /// configuration checks it first) makes every request fail, naming it.
     static std::shared_ptr<OllamaClient> create(boost::asio::any_io_executor executor,
                                                 LlmSettings settings, ClientOptions options = {});
     ~OllamaClient();
@@ -131,7 +131,7 @@ public:
     ClientStats stats() const;
     const LlmSettings& settings() const { return settings_; }
     /// "http://127.0.0.1:11434" as configured (for messages).
-    const std::string& url() const { return settings_.url; }
+    const std::string& url() const { return settings_.server.url; }
 
     struct Impl;
 

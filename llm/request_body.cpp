@@ -1,12 +1,12 @@
 #include "llm/request_body.h"
 
-#include <boost/json/serialize.hpp>
+#include "base/json.h"
 
 namespace dmsd {
 
 namespace json = boost::json;
 
-json::object optionsJson(const LlmOptions& options) {
+json::object optionsJson(const ModelOptions& options) {
     json::object o;
     o["temperature"] = options.temperature;
     o["top_k"] = options.topK;
@@ -30,14 +30,6 @@ json::value keepAliveJson(Millis keepAlive) {
     }
     return json::value(std::to_string(ms) + "ms");
 }
-
-namespace {
-
-void appendJsonString(std::string& out, std::string_view text) {
-    out += json::serialize(text);
-}
-
-} // namespace
 
 std::string buildChatBody(const ChatBodyParts& parts) {
     std::size_t imageBytes = 0;
@@ -79,15 +71,15 @@ std::string buildChatBody(const ChatBodyParts& parts) {
     body += parts.stream ? "true" : "false";
     if (parts.format != nullptr) {
         body += R"(,"format":)";
-        body += json::serialize(*parts.format);
+        body += writeJson(*parts.format);
     }
     if (parts.options != nullptr) {
         body += R"(,"options":)";
-        body += json::serialize(*parts.options);
+        body += writeJson(*parts.options);
     }
     if (parts.keepAlive != nullptr) {
         body += R"(,"keep_alive":)";
-        body += json::serialize(*parts.keepAlive);
+        body += writeJson(*parts.keepAlive);
     }
     body += R"(,"think":false})";
     return body;
@@ -101,7 +93,7 @@ std::string buildWarmUpBody(std::string_view model, const json::object& options,
     o["options"] = options;
     o["keep_alive"] = keepAlive;
     o["stream"] = false;
-    return json::serialize(o);
+    return writeJson(o);
 }
 
 } // namespace dmsd

@@ -13,15 +13,15 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "base/base64.h"
+#include "llm/settings.h"
 #include "pipeline/sequence.h"
-#include "platform/base64.h"
-#include "platform/settings.h"
 
 namespace dmsd {
 
 /// Ollama `options` as sent with every request (identical across requests so
 /// the server never reloads the model because of them).
-boost::json::object optionsJson(const LlmOptions& options);
+boost::json::object optionsJson(const ModelOptions& options);
 
 /// `keep_alive` as Ollama understands it: a Go duration string ("300s",
 /// "1500ms"), or -1 (forever) for a negative duration.

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <gst/app/gstappsink.h>
 
-#include "platform/log.h"
+#include "base/log.h"
 
 namespace dmsd {
 

@@ -44,7 +44,7 @@
 #include "pipeline/frame.h"
 #include "pipeline/frame_ring.h"
 #include "pipeline/gst_handles.h"
-#include "platform/settings.h"
+#include "pipeline/settings.h"
 
 namespace dmsd {
 

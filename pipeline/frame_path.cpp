@@ -1,6 +1,6 @@
 #include "pipeline/frame_path.h"
 
-#include "platform/log.h"
+#include "base/log.h"
 
 namespace dmsd {
 

@@ -15,7 +15,7 @@
 #include "pipeline/jpeg_encoder.h"
 #include "pipeline/motion_sampler.h"
 #include "pipeline/sequence.h"
-#include "platform/settings.h"
+#include "pipeline/settings.h"
 
 namespace dmsd {
 

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "base/base64.h"
 #include "pipeline/tj_handle.h"
-#include "platform/base64.h"
 
 namespace dmsd {
 

@@ -16,7 +16,7 @@
 #include "pipeline/frame.h"
 #include "pipeline/motion_sampler.h"
 #include "pipeline/sequence.h"
-#include "platform/settings.h"
+#include "pipeline/settings.h"
 
 namespace dmsd {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "pipeline/frame.h"
-#include "platform/settings.h"
+#include "pipeline/settings.h"
 
 namespace dmsd {
 

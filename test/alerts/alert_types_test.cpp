@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "alerts/alert_types.h"
-#include "platform/settings.h"
+#include "alerts/settings.h"
 
 using namespace dmsd;
 
@@ -18,13 +18,11 @@ TEST_CASE("alert kind codes, names and bits follow CONTRACT sections 3 and 5") {
     CHECK(alertLevelName(AlertLevel::Critical) == "critical");
 }
 
-TEST_CASE("the configuration model carries the contract's drowsiness defaults") {
-    const Config config;
-    const AlertRule& rule = config.alerts[AlertKind::Drowsiness];
+TEST_CASE("the alert settings carry the drowsiness defaults") {
+    const AlertsSettings alerts;
+    const AlertRule& rule = alerts[AlertKind::Drowsiness];
     CHECK(rule.raiseAfter.count() == 3000);
     CHECK(rule.clearAfter.count() == 6000);
     CHECK(rule.criticalAfter.count() == 10000);
     CHECK(rule.cooldown.count() == 30000);
-    CHECK(config.sampling.framesPerSequence == 4);
-    CHECK(config.llm.url == "http://127.0.0.1:11434");
 }

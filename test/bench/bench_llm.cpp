@@ -23,11 +23,11 @@
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 
+#include "base/allocator.h"
 #include "llm/analysis_scheduler.h"
 #include "llm/ollama_client.h"
 #include "llm/request_body.h"
 #include "pipeline/jpeg_encoder.h"
-#include "platform/allocator.h"
 #include "test/support/child_process.h"
 
 using namespace dmsd;
@@ -127,11 +127,11 @@ Run runSequences(const std::string& url, LlmMode mode, int count, const JpegImag
                  std::uint64_t firstId) {
     asio::io_context io;
     LlmSettings s;
-    s.url = url;
-    s.mode = mode;
-    s.maxInFlight = 4;
-    s.timeout = 30s;
-    s.cache.entries = 0; // every sequence asks the server
+    s.server.url = url;
+    s.scheduler.mode = mode;
+    s.server.maxInFlight = 4;
+    s.server.timeout = 30s;
+    s.scheduler.cache.entries = 0; // every sequence asks the server
     auto client = OllamaClient::create(io.get_executor(), s);
     auto scheduler = AnalysisScheduler::create(io.get_executor(), client, AnalysesSettings{});
     Run run;
@@ -256,7 +256,7 @@ int main(int argc, char** argv) {
         for (const I420& f : frames) {
             images.push_back(encoder.encode(f));
         }
-        const auto options = optionsJson(LlmOptions{});
+        const auto options = optionsJson(ModelOptions{});
         const auto keepAlive = keepAliveJson(Millis(300000));
         t0 = cpuSeconds();
         std::size_t bodyBytes = 0;
@@ -277,9 +277,9 @@ int main(int argc, char** argv) {
         // Whole path: encode + 5 requests over HTTP + parsing (parallel mode).
         asio::io_context io;
         LlmSettings s;
-        s.url = emu.url;
-        s.mode = LlmMode::Parallel;
-        s.cache.entries = 0;
+        s.server.url = emu.url;
+        s.scheduler.mode = LlmMode::Parallel;
+        s.scheduler.cache.entries = 0;
         auto client = OllamaClient::create(io.get_executor(), s);
         auto scheduler = AnalysisScheduler::create(io.get_executor(), client, AnalysesSettings{});
         t0 = cpuSeconds();

@@ -15,12 +15,13 @@
 #include <linux/can.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
 #include <fmt/format.h>
 
-#include "platform/can_notifier.h"
-#include "platform/journal.h"
-#include "platform/log.h"
-#include "platform/snapshots.h"
+#include "base/log.h"
+#include "notify/can_notifier.h"
+#include "notify/journal.h"
+#include "notify/snapshots.h"
 #include "test/support/temp_dir.h"
 
 using namespace dmsd;
@@ -53,7 +54,9 @@ AlertEvent makeEvent(int i) {
         event.type == AlertEvent::Type::Cleared ? AlertLevel::Cleared : AlertLevel::Warning;
     event.confidence = 0.8;
     event.sequenceId = static_cast<std::uint64_t>(i);
-    event.evidence = R"({"face_state":{"state":"SLEEPY","eyes_closed":true,"confidence":0.8}})";
+    event.evidence = boost::json::parse(
+                         R"({"face_state":{"state":"SLEEPY","eyes_closed":true,"confidence":0.8}})")
+                         .as_object();
     return event;
 }
 

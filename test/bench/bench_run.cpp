@@ -35,7 +35,7 @@
 #include <fmt/format.h>
 
 #include "llm/llm_metrics.h"
-#include "platform/can_frame.h"
+#include "notify/can_frame.h"
 #include "test/integration/harness.h"
 #include "test/support/can_listener.h"
 

@@ -3,3 +3,4 @@ dmsd_add_fuzzer(NAME fuzz_answer_parser
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_answer_parser.cpp
             ${PROJECT_SOURCE_DIR}/llm/analyses.cpp
     LIBS Boost::json fmt::fmt)
+dmsd_module_includes(fuzz_answer_parser base pipeline llm)

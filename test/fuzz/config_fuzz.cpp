@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "platform/config.h"
+#include "config/loader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);

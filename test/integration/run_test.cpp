@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
-#include "platform/can_frame.h"
+#include "notify/can_frame.h"
 #include "test/integration/harness.h"
 #include "test/support/can_listener.h"
 

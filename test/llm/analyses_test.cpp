@@ -273,7 +273,7 @@ TEST_CASE("base64 matches a reference encoder at every length", "[body]") {
 TEST_CASE("chat body shape: messages, images, format, options, keep_alive", "[body]") {
     std::vector<JpegImage> images = {imageOf({0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10}),
                                      imageOf({0xff, 0xd8, 0x01})};
-    LlmOptions opts;
+    ModelOptions opts;
     opts.seed = 42;
     const json::object options = optionsJson(opts);
     const json::value keepAlive = keepAliveJson(Millis(300000));
@@ -330,7 +330,7 @@ TEST_CASE("chat body copies a frame's ready base64 and encodes only frames witho
 TEST_CASE("keep_alive and warm-up body", "[body]") {
     CHECK(keepAliveJson(Millis(1500)) == "1500ms");
     CHECK(keepAliveJson(Millis(-1)) == -1);
-    const json::object options = optionsJson(LlmOptions{});
+    const json::object options = optionsJson(ModelOptions{});
     json::value w = json::parse(buildWarmUpBody("m", options, keepAliveJson(Millis(60000))));
     CHECK(w.at("messages").as_array().empty());
     CHECK(w.at("options") == options);

@@ -141,10 +141,10 @@ EncodedSequencePtr makeSequence(int frames, std::uint64_t seed = 1, bool withMos
 
 LlmSettings settingsFor(const Emulator& emulator, LlmMode mode) {
     LlmSettings s;
-    s.url = emulator.url();
-    s.mode = mode;
-    s.timeout = 5000ms;
-    s.maxInFlight = 4;
+    s.server.url = emulator.url();
+    s.scheduler.mode = mode;
+    s.server.timeout = 5000ms;
+    s.server.maxInFlight = 4;
     return s;
 }
 
@@ -317,7 +317,7 @@ TEST_CASE("every fault class ends as a classified error or a successful retry, n
             LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
             // Stall and busy run into the deadline; the 8 MiB oversize answer
             // needs seconds to be produced on a loaded machine.
-            s.timeout = fault == "stall" || fault == "busy503" ? 800ms : 20000ms;
+            s.server.timeout = fault == "stall" || fault == "busy503" ? 800ms : 20000ms;
             SchedulerOptions options;
             options.stream = stream;
             // impaired_driving off: the chain after face_state would double the time.
@@ -361,7 +361,7 @@ TEST_CASE("every fault class ends as a classified error or a successful retry, n
 TEST_CASE("a timeout frees the server slot", "[e2e]") {
     Emulator emulator({"--slots", "1", "--fault", "stall=1"});
     LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
-    s.timeout = 400ms;
+    s.server.timeout = 400ms;
     Rig rig(s);
     ChatRequest q;
     q.label = "face_state";
@@ -400,7 +400,7 @@ TEST_CASE("health: model missing, no vision, server down give clear messages", "
     Emulator emulator({"--model", "llava:7b", "--model", "textonly:1b=completion"});
     {
         LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
-        s.model = "llava:7b";
+        s.model.name = "llava:7b";
         Rig rig(s);
         HealthReport ok = rig.await(rig.client->checkHealth());
         CHECK(ok.usable());
@@ -409,7 +409,7 @@ TEST_CASE("health: model missing, no vision, server down give clear messages", "
     }
     {
         LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
-        s.model = "absent:3b";
+        s.model.name = "absent:3b";
         Rig rig(s);
         HealthReport missing = rig.await(rig.client->checkHealth());
         CHECK_FALSE(missing.modelPresent);
@@ -424,7 +424,7 @@ TEST_CASE("health: model missing, no vision, server down give clear messages", "
     }
     {
         LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
-        s.model = "textonly:1b";
+        s.model.name = "textonly:1b";
         Rig rig(s);
         HealthReport blind = rig.await(rig.client->checkHealth());
         CHECK(blind.modelPresent);
@@ -434,16 +434,17 @@ TEST_CASE("health: model missing, no vision, server down give clear messages", "
     {
         LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
         emulator.process().terminate();
-        s.timeout = 500ms;
+        s.server.timeout = 500ms;
         Rig rig(s);
         HealthReport down = rig.await(rig.client->checkHealth());
         CHECK_FALSE(down.serverReachable);
-        CHECK_THAT(down.problem, Catch::Contains("cannot reach the model server at " + s.url));
+        CHECK_THAT(down.problem,
+                   Catch::Contains("cannot reach the model server at " + s.server.url));
         SequenceResult r = rig.analyse(makeSequence(2));
         const AnalysisError* e = analysisError(AnalysisKind::Attention, r.answers);
         REQUIRE(e != nullptr);
         CHECK(e->kind == AnalysisError::Kind::ConnectionFailed);
-        CHECK_THAT(e->message, Catch::Contains(s.url));
+        CHECK_THAT(e->message, Catch::Contains(s.server.url));
     }
 }
 

@@ -3,9 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "base/base64.h"
 #include "pipeline/jpeg_encoder.h"
 #include "pipeline/tj_handle.h"
-#include "platform/base64.h"
 
 using namespace dmsd;
 

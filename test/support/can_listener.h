@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "platform/can_frame.h"
-#include "platform/unique_fd.h"
+#include "base/unique_fd.h"
+#include "notify/can_frame.h"
 
 namespace dmsd::test {
 

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "platform/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace dmsd::test {
 

@@ -9,8 +9,8 @@ namespace dmsd::test {
 
 TempDir::TempDir(std::string_view prefix) {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/" + std::string(prefix) +
-                          "-XXXXXX";
+    std::string pattern =
+        std::string(base != nullptr ? base : "/tmp") + "/" + std::string(prefix) + "-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) {
         throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
     }

@@ -1,0 +1,70 @@
+#include "base/atomic_file.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "base/unique_fd.h"
+
+namespace dmsd {
+
+namespace {
+std::error_code errnoCode() {
+    return {errno, std::generic_category()};
+}
+} // namespace
+
+std::error_code writeFileSynced(const std::filesystem::path& path, const void* data,
+                                std::size_t size, mode_t mode) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    if (!fd) {
+        return errnoCode();
+    }
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::write(fd.get(), bytes, size);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errnoCode();
+        }
+        bytes += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) {
+        return errnoCode();
+    }
+    return {};
+}
+
+std::error_code syncDirectory(const std::filesystem::path& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) {
+        return errnoCode();
+    }
+    if (::fsync(fd.get()) != 0) {
+        return errnoCode();
+    }
+    return {};
+}
+
+std::error_code writeFileAtomically(const std::filesystem::path& path, std::string_view text,
+                                    mode_t mode) {
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+    const std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp");
+    ::unlink(tmp.c_str()); // a leftover of a crash in the middle of an earlier write
+    if (std::error_code ec = writeFileSynced(tmp, text.data(), text.size(), mode)) {
+        ::unlink(tmp.c_str());
+        return ec;
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::error_code ec = errnoCode();
+        ::unlink(tmp.c_str());
+        return ec;
+    }
+    return syncDirectory(dir);
+}
+
+} // namespace dmsd

@@ -1,0 +1,820 @@
+#include "batch/analyzer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sys/ioctl.h>
+#include <thread>
+#include <unistd.h>
+#include <variant>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+
+#include "alerts/alert_engine.h"
+#include "batch/duration_probe.h"
+#include "batch/output.h"
+#include "batch/progress.h"
+#include "llm/analyses.h"
+#include "llm/analysis_scheduler.h"
+#include "llm/ollama_client.h"
+#include "pipeline/capture.h"
+#include "pipeline/frame_path.h"
+
+namespace dmsd::batch {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+EngineTime engineTime(double seconds) {
+    return EngineTime(static_cast<std::int64_t>(std::llround(seconds * 1000.0)));
+}
+
+/// How a worker's video ended.
+struct EndInfo {
+    std::string error; ///< empty: decoded to the end
+    FramePathCounters counters;
+};
+
+using Item = std::variant<SequenceResult, SkippedWindow, EndInfo>;
+
+std::size_t terminalColumns() {
+    winsize size{};
+    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) {
+        return size.ws_col;
+    }
+    return 80;
+}
+
+} // namespace
+
+struct BatchAnalyzer::Impl {
+    /// One input video. The atomics are shared with its worker; the rest
+    /// belongs to the io thread.
+    struct Video {
+        std::size_t index = 0;
+        std::string name;                        ///< as given on the command line; also the path
+        std::atomic<std::size_t> outstanding{0}; ///< sequences emitted, not yet written
+
+        bool started = false;
+        bool done = false;
+        std::optional<double> durationS;
+        std::uint64_t nextOrdinal = 0;
+        std::map<std::uint64_t, Item> ready; ///< completed out of order, waiting for their turn
+        std::unique_ptr<AlertEngine> engine;
+        VideoSummary summary;
+        std::vector<AlertEvent> carried; ///< transitions not yet on a sequence line
+        double lastEndS = 0.0;
+        std::uint64_t windowsDone = 0;
+
+        // --realtime (latest-wins)
+        std::optional<AnalysisScheduler::Ticket> inFlight;
+        EncodedSequencePtr waiting;
+        std::optional<EndInfo> endPending;
+    };
+
+    struct Pending {
+        Video* video = nullptr;
+        std::uint64_t ordinal = 0;
+        EncodedSequencePtr sequence;
+    };
+
+    Impl(Config config, BatchOptions options)
+        : config_(std::move(config)), options_(std::move(options)), signals_(io_),
+          progressTimer_(io_), stopTimer_(io_) {
+        for (std::size_t i = 0; i < options_.videos.size(); ++i) {
+            auto video = std::make_unique<Video>();
+            video->index = i;
+            video->name = options_.videos[i];
+            videos_.push_back(std::move(video));
+        }
+        const std::size_t maxInFlight =
+            static_cast<std::size_t>(std::max(1, config_.llm.server.maxInFlight));
+        workers_ = std::max<std::size_t>(1, std::min(options_.jobs, videos_.size()));
+        submitLimit_ = maxInFlight + 1;
+        if (!options_.pipeline) {
+            backlog_ = 0;
+        } else if (options_.backlogPerVideo > 0) {
+            backlog_ = options_.backlogPerVideo;
+        } else {
+            backlog_ = std::max<std::size_t>(2, (submitLimit_ + workers_ - 1) / workers_ + 1);
+        }
+    }
+
+    // ------------------------------------------------------------ run
+
+    int run() {
+        if (options_.outputPath.empty()) {
+            writer_ = std::make_unique<LineWriter>(STDOUT_FILENO);
+        } else {
+            writer_ = std::make_unique<LineWriter>(options_.outputPath);
+        }
+        if (!writer_->ok()) {
+            fmt::print(stderr, "dmsd analyze: {}\n", writer_->error());
+            return 2;
+        }
+        // A closed pipe (`dmsd analyze ... | head`) must be an error value, not a kill.
+        std::signal(SIGPIPE, SIG_IGN);
+
+        signals_.add(SIGINT);
+        signals_.add(SIGTERM);
+        armSignals();
+
+        ClientOptions clientOptions;
+        clientOptions.maxQueued =
+            std::max<std::size_t>(64, (submitLimit_ + videos_.size()) * kAnalysisCount);
+        try {
+            client_ = OllamaClient::create(io_.get_executor(), config_.llm, clientOptions);
+        } catch (const std::exception& e) {
+            fmt::print(stderr, "dmsd analyze: {}\n", e.what());
+            return 2;
+        }
+        scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, config_.analyses,
+                                               config_.encode.layout);
+
+        if (int code = checkModel(); code != 0) {
+            return code;
+        }
+        if (interrupted_) {
+            return 130;
+        }
+
+        startedAt_ = Clock::now();
+        auto guard = asio::make_work_guard(io_);
+        guard_ = &guard;
+        std::vector<std::thread> threads;
+        if (videos_.empty()) {
+            finishAll();
+        } else {
+            for (std::size_t i = 0; i < workers_; ++i) {
+                threads.emplace_back([this] { workerLoop(); });
+            }
+            armProgress();
+        }
+        io_.run();
+        {
+            std::lock_guard lock(mutex_);
+            cancelled_ = true;
+        }
+        cv_.notify_all();
+        for (std::thread& thread : threads) {
+            thread.join();
+        }
+        guard_ = nullptr;
+
+        if (interrupted_) {
+            return 130;
+        }
+        if (!writer_->ok()) {
+            fmt::print(stderr, "dmsd analyze: {}\n", writer_->error());
+            return 1;
+        }
+        if (videosFailed_ > 0 || sequencesFailed_ > 0) {
+            return 1;
+        }
+        return 0;
+    }
+
+    /// Health check and warm-up before anything is decoded (exit 3 if unusable).
+    int checkModel() {
+        std::optional<HealthReport> report;
+        client_->checkHealth([&report](HealthReport r) { report = std::move(r); });
+        while (!report && !interrupted_ && io_.run_one() > 0) {
+        }
+        if (interrupted_) {
+            return 130;
+        }
+        if (!report || !report->usable()) {
+            const std::string problem =
+                report && !report->problem.empty()
+                    ? report->problem
+                    : fmt::format("model {} on {} is not usable", config_.llm.model.name,
+                                  config_.llm.server.url);
+            fmt::print(stderr,
+                       "dmsd analyze: the model server is unusable: {}\n"
+                       "dmsd analyze: start the server (or fix llm.url), `ollama pull {}` (or "
+                       "fix llm.model: it must be a vision model), then run again\n",
+                       problem, config_.llm.model.name);
+            return 3;
+        }
+        std::optional<std::optional<AnalysisError>> warm;
+        client_->warmUp([&warm](std::optional<AnalysisError> error) { warm = std::move(error); });
+        while (!warm && !interrupted_ && io_.run_one() > 0) {
+        }
+        if (interrupted_) {
+            return 130;
+        }
+        if (!warm || *warm) {
+            fmt::print(stderr,
+                       "dmsd analyze: the model server is unusable: loading {} on {} failed: {}\n",
+                       config_.llm.model.name, config_.llm.server.url,
+                       warm && *warm ? (*warm)->message : std::string("no answer"));
+            return 3;
+        }
+        return 0;
+    }
+
+    // ------------------------------------------------------------ workers
+
+    void workerLoop() {
+        for (;;) {
+            if (cancelled_.load()) {
+                return;
+            }
+            const std::size_t i = nextVideo_.fetch_add(1);
+            if (i >= videos_.size()) {
+                return;
+            }
+            processVideo(*videos_[i]);
+        }
+    }
+
+    void post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
+
+    void processVideo(Video& video) {
+        const std::optional<double> duration = probeDurationSeconds(video.name);
+        post([this, &video, duration] { onStarted(video, duration); });
+
+        CaptureSettings settings = config_.capture;
+        settings.source = "file:" + video.name;
+
+        // --realtime: the live path ends at the file's end or first error
+        // (Live capture would otherwise restart the file like a lost camera).
+        std::mutex liveMutex;
+        std::string liveError;
+        std::atomic<bool> liveEnded{false};
+
+        CaptureOptions captureOptions;
+        captureOptions.mode = options_.realtime ? CaptureMode::Live : CaptureMode::Offline;
+        if (options_.realtime) {
+            captureOptions.onEvent = [&](const CaptureEvent& event) {
+                switch (event.kind) {
+                case CaptureEvent::Kind::EndOfStream:
+                    liveEnded = true;
+                    break;
+                case CaptureEvent::Kind::Error:
+                case CaptureEvent::Kind::FrameTimeout: {
+                    std::lock_guard lock(liveMutex);
+                    if (liveError.empty()) {
+                        liveError = event.message;
+                    }
+                    liveEnded = true;
+                    break;
+                }
+                default:
+                    break;
+                }
+            };
+        }
+
+        std::uint64_t ordinal = 0;
+        EndInfo end;
+        {
+            Capture capture(settings, captureOptions);
+            if (auto error = capture.start()) {
+                end.error = error->message;
+                post([this, &video, ordinal, end] { onEnded(video, ordinal, end); });
+                return;
+            }
+            FramePathCallbacks callbacks;
+            callbacks.onSequence = [this, &video, &ordinal](EncodedSequencePtr sequence) {
+                video.outstanding.fetch_add(1);
+                const std::uint64_t o = ordinal++;
+                post([this, &video, o, sequence = std::move(sequence)]() mutable {
+                    onSequence(video, o, std::move(sequence));
+                });
+            };
+            callbacks.onSkipped = [this, &video, &ordinal](const SkippedWindow& window) {
+                const std::uint64_t o = ordinal++;
+                post([this, &video, o, window] { onSkipped(video, o, window); });
+            };
+            FramePath path(capture, config_.sampling, config_.encode, callbacks);
+
+            if (options_.realtime) {
+                while (!cancelled_.load() && !liveEnded.load()) {
+                    if (path.pumpOnce(100ms) == FramePath::Step::Ended) {
+                        break;
+                    }
+                }
+                capture.stop();
+                // Frames still in the ring, then the sampler's last partial window.
+                while (!cancelled_.load() && path.pumpOnce(0ms) != FramePath::Step::Ended) {
+                }
+                std::lock_guard lock(liveMutex);
+                end.error = liveError;
+            } else {
+                while (!cancelled_.load()) {
+                    {
+                        // Back-pressure: decoding waits for the analysis (bounded memory).
+                        std::unique_lock lock(mutex_);
+                        cv_.wait(lock, [&] {
+                            return cancelled_.load() || video.outstanding.load() <= backlog_;
+                        });
+                    }
+                    if (cancelled_.load()) {
+                        break;
+                    }
+                    if (path.pumpOnce(200ms) == FramePath::Step::Ended) {
+                        break;
+                    }
+                }
+                capture.stop();
+                if (auto error = capture.finalError()) {
+                    end.error = error->message;
+                }
+            }
+            end.counters = path.counters();
+        }
+        if (!cancelled_.load()) {
+            post([this, &video, ordinal, end] { onEnded(video, ordinal, end); });
+        }
+    }
+
+    // ------------------------------------------------------------ io thread: inputs
+
+    void onStarted(Video& video, std::optional<double> duration) {
+        video.started = true;
+        video.durationS = duration;
+        video.engine = std::make_unique<AlertEngine>(config_.alerts);
+    }
+
+    void onSequence(Video& video, std::uint64_t ordinal, EncodedSequencePtr sequence) {
+        if (cancelled_) {
+            return;
+        }
+        if (options_.realtime) {
+            if (video.inFlight) {
+                // Latest wins, as in `dmsd run`: the analysis never falls behind the video.
+                if (video.waiting) {
+                    ++video.summary.sequencesSuperseded;
+                    ++video.windowsDone;
+                    ++windowsDone_;
+                }
+                video.waiting = std::move(sequence);
+                return;
+            }
+            submitRealtime(video, std::move(sequence));
+            return;
+        }
+        pending_.push_back(Pending{&video, ordinal, std::move(sequence)});
+        submitPending();
+    }
+
+    void onSkipped(Video& video, std::uint64_t ordinal, const SkippedWindow& window) {
+        if (cancelled_) {
+            return;
+        }
+        if (options_.realtime) {
+            processSkip(video, window);
+            return;
+        }
+        video.ready.emplace(ordinal, window);
+        drain(video);
+    }
+
+    void onEnded(Video& video, std::uint64_t ordinal, EndInfo end) {
+        if (cancelled_) {
+            return;
+        }
+        if (!video.started) {
+            onStarted(video, std::nullopt);
+        }
+        if (options_.realtime) {
+            if (video.inFlight || video.waiting) {
+                video.endPending = std::move(end);
+                return;
+            }
+            finishVideo(video, end, VideoSummary::Status::Ok);
+            return;
+        }
+        video.ready.emplace(ordinal, std::move(end));
+        drain(video);
+    }
+
+    // ------------------------------------------------------------ io thread: analysis
+
+    void submitPending() {
+        while (!cancelled_ && !pending_.empty() && submitted_ < submitLimit_) {
+            Pending next = std::move(pending_.front());
+            pending_.pop_front();
+            ++submitted_;
+            Video* video = next.video;
+            const std::uint64_t ordinal = next.ordinal;
+            scheduler_->submit(std::move(next.sequence),
+                               [this, video, ordinal](SequenceResult result) {
+                                   --submitted_;
+                                   if (cancelled_ || result.metrics.cancelled) {
+                                       return;
+                                   }
+                                   video->ready.emplace(ordinal, std::move(result));
+                                   drain(*video);
+                                   submitPending();
+                               });
+        }
+    }
+
+    void submitRealtime(Video& video, EncodedSequencePtr sequence) {
+        Video* v = &video;
+        video.inFlight = scheduler_->submit(std::move(sequence), [this, v](SequenceResult result) {
+            v->inFlight.reset();
+            if (cancelled_ || result.metrics.cancelled) {
+                return;
+            }
+            // The live daemon decides when the answer arrives: the window's end
+            // plus the latency, on the video's own clock.
+            const double tEnd = result.sequence->tEndS;
+            const EngineTime t =
+                engineTime(tEnd) + std::chrono::duration_cast<EngineTime>(result.metrics.latency);
+            processResult(*v, result, t);
+            if (v->waiting) {
+                EncodedSequencePtr next = std::move(v->waiting);
+                v->waiting.reset();
+                submitRealtime(*v, std::move(next));
+            } else if (v->endPending) {
+                EndInfo end = std::move(*v->endPending);
+                v->endPending.reset();
+                finishVideo(*v, end, VideoSummary::Status::Ok);
+            }
+        });
+    }
+
+    /// Feeds the engine and the output with every item whose turn has come.
+    void drain(Video& video) {
+        for (auto it = video.ready.find(video.nextOrdinal); it != video.ready.end();
+             it = video.ready.find(video.nextOrdinal)) {
+            Item item = std::move(it->second);
+            video.ready.erase(it);
+            ++video.nextOrdinal;
+            processItem(video, std::move(item));
+            if (video.done) {
+                return;
+            }
+        }
+    }
+
+    void processItem(Video& video, Item item) {
+        if (auto* result = std::get_if<SequenceResult>(&item)) {
+            processResult(video, *result, engineTime(result->sequence->tEndS));
+        } else if (auto* window = std::get_if<SkippedWindow>(&item)) {
+            processSkip(video, *window);
+        } else {
+            finishVideo(video, std::get<EndInfo>(item), VideoSummary::Status::Ok);
+        }
+    }
+
+    void countRaised(Video& video, const std::vector<AlertEvent>& events) {
+        for (const AlertEvent& event : events) {
+            if (event.type == AlertEvent::Type::Raised) {
+                ++video.summary.alertsRaised[std::string(alertKindName(event.kind))];
+            }
+        }
+    }
+
+    void processResult(Video& video, const SequenceResult& result, EngineTime t) {
+        const EncodedSequence& sequence = *result.sequence;
+        std::vector<AlertEvent> events =
+            video.engine->observe(t, sequence.sequenceId, result.answers);
+        countRaised(video, events);
+        std::vector<AlertEvent> alerts = std::move(video.carried);
+        video.carried.clear();
+        alerts.insert(alerts.end(), events.begin(), events.end());
+
+        bool anyAnswer = false;
+        bool anyAsked = false;
+        for (AnalysisKind kind : kAllAnalyses) {
+            if (!analysisAsked(kind, result.answers)) {
+                continue;
+            }
+            anyAsked = true;
+            if (analysisError(kind, result.answers) != nullptr) {
+                ++video.summary.analysisErrors;
+            } else {
+                anyAnswer = true;
+            }
+        }
+        if (anyAsked && !anyAnswer) {
+            ++video.summary.sequencesFailed;
+            ++sequencesFailed_;
+        }
+        ++video.summary.sequencesAnalysed;
+        video.summary.timeAnalysedS += sequence.tEndS - sequence.tStartS;
+        video.lastEndS = std::max(video.lastEndS, sequence.tEndS);
+        ++video.windowsDone;
+        ++windowsDone_;
+
+        writeLine(sequenceLine(video.name, result, alerts));
+
+        if (!options_.realtime) {
+            {
+                std::lock_guard lock(mutex_);
+                video.outstanding.fetch_sub(1);
+            }
+            cv_.notify_all();
+        }
+    }
+
+    void processSkip(Video& video, const SkippedWindow& window) {
+        // Static scene: the last answers still stand (CONTRACT.md section 2, Sampling).
+        std::vector<AlertEvent> events =
+            video.engine->carryForward(engineTime(window.tEndS), window.lastSequenceId);
+        countRaised(video, events);
+        video.carried.insert(video.carried.end(), events.begin(), events.end());
+        ++video.summary.sequencesSkippedStatic;
+        video.summary.timeSkippedS += window.tEndS - window.tStartS;
+        video.lastEndS = std::max(video.lastEndS, window.tEndS);
+        ++video.windowsDone;
+        ++windowsDone_;
+    }
+
+    void finishVideo(Video& video, const EndInfo& end, VideoSummary::Status status) {
+        if (video.done) {
+            return;
+        }
+        video.done = true;
+        VideoSummary& summary = video.summary;
+        if (video.engine) {
+            // Transitions that became due by the end of the video with no new input.
+            std::vector<AlertEvent> events = video.engine->tick(engineTime(video.lastEndS));
+            countRaised(video, events);
+            video.carried.insert(video.carried.end(), events.begin(), events.end());
+            for (const ActiveAlert& alert : video.engine->activeAlerts()) {
+                summary.alertsActiveAtEnd.emplace_back(alertKindName(alert.kind));
+            }
+        }
+        summary.trailingAlerts = std::move(video.carried);
+        video.carried.clear();
+        summary.framesDecoded = end.counters.framesSampled;
+        summary.encodeErrors = end.counters.encodeErrors;
+        summary.durationS = video.lastEndS;
+        summary.status = status;
+        if (!end.error.empty()) {
+            summary.error = end.error;
+            if (status == VideoSummary::Status::Ok) {
+                summary.status = VideoSummary::Status::Failed;
+            }
+        }
+        if (summary.status == VideoSummary::Status::Failed) {
+            ++videosFailed_;
+            if (options_.progress != BatchOptions::Progress::None) {
+                clearBar();
+                fmt::print(stderr, "dmsd analyze: {}: {}\n", video.name, summary.error);
+            }
+        }
+        writeLine(summaryLine(video.name, summary));
+        ++videosDone_;
+        if (videosDone_ == videos_.size() && !interrupted_) {
+            // Deferred: this may run inside a scheduler callback, which must not
+            // shut the scheduler down under its own feet.
+            asio::post(io_, [this] {
+                if (!finished_) {
+                    finishAll();
+                }
+            });
+        }
+    }
+
+    void writeLine(std::string line) {
+        if (!writer_->writeLine(std::move(line)) && !outputFailed_) {
+            // Nowhere to put results: stop the batch rather than analyse for nothing.
+            outputFailed_ = true;
+            clearBar();
+            fmt::print(stderr, "dmsd analyze: {}\n", writer_->error());
+            stopEverything();
+        }
+    }
+
+    // ------------------------------------------------------------ ending
+
+    void finishAll() {
+        finished_ = true;
+        progressTimer_.cancel();
+        printProgress(true);
+        stopEverything();
+    }
+
+    void stopEverything() {
+        {
+            std::lock_guard lock(mutex_);
+            cancelled_ = true;
+        }
+        cv_.notify_all();
+        pending_.clear();
+        if (scheduler_) {
+            scheduler_->shutdown();
+        }
+        if (client_) {
+            client_->cancelAll();
+        }
+        signals_.cancel();
+        progressTimer_.cancel();
+        // Closing sockets completes asynchronously; give it a moment, then stop.
+        stopTimer_.expires_after(200ms);
+        stopTimer_.async_wait([this](const boost::system::error_code&) { io_.stop(); });
+        if (guard_ != nullptr) {
+            guard_->reset();
+        }
+    }
+
+    void armSignals() {
+        signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+            if (ec) {
+                return;
+            }
+            if (finished_) {
+                return; // everything is written already: the batch completed
+            }
+            if (interrupted_) {
+                // A second Ctrl-C: the user does not want to wait for the flush.
+                std::_Exit(130);
+            }
+            interrupted_ = true;
+            onInterrupt(sig);
+            armSignals();
+        });
+    }
+
+    void onInterrupt(int sig) {
+        if (guard_ == nullptr) {
+            return; // still checking the model server: run() returns 130
+        }
+        {
+            std::lock_guard lock(mutex_);
+            cancelled_ = true;
+        }
+        cv_.notify_all();
+        pending_.clear();
+        if (scheduler_) {
+            scheduler_->shutdown();
+        }
+        // Everything finished is written, in order per video (holes left by
+        // cancelled sequences are skipped), then an `interrupted` summary.
+        for (const auto& video : videos_) {
+            if (!video->started || video->done) {
+                continue;
+            }
+            for (auto& [ordinal, item] : video->ready) {
+                if (std::holds_alternative<EndInfo>(item)) {
+                    finishVideo(*video, std::get<EndInfo>(item), VideoSummary::Status::Ok);
+                    break;
+                }
+                processItem(*video, std::move(item));
+            }
+            video->ready.clear();
+            if (!video->done) {
+                EndInfo end;
+                end.error = fmt::format("interrupted by {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                finishVideo(*video, end, VideoSummary::Status::Interrupted);
+            }
+        }
+        clearBar();
+        if (options_.progress != BatchOptions::Progress::None) {
+            fmt::print(stderr, "dmsd analyze: interrupted; the results finished so far are "
+                               "written\n");
+        }
+        stopEverything();
+    }
+
+    // ------------------------------------------------------------ progress
+
+    void armProgress() {
+        if (options_.progress == BatchOptions::Progress::None) {
+            return;
+        }
+        const auto interval = options_.progress == BatchOptions::Progress::Bar
+                                  ? options_.barInterval
+                                  : options_.plainInterval;
+        progressTimer_.expires_after(interval);
+        progressTimer_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec || finished_ || cancelled_) {
+                return;
+            }
+            printProgress(false);
+            armProgress();
+        });
+    }
+
+    ProgressFigures figures() const {
+        ProgressFigures f;
+        f.videosTotal = videos_.size();
+        f.videosDone = videosDone_;
+        f.videosFailed = videosFailed_;
+        f.windowsDone = windowsDone_;
+        const double interval =
+            std::max(0.001, static_cast<double>(config_.sampling.interval.count()) / 1000.0);
+        double knownSum = 0.0;
+        std::size_t known = 0;
+        for (const auto& video : videos_) {
+            if (video->durationS) {
+                knownSum += *video->durationS;
+                ++known;
+            }
+        }
+        const double meanDuration = known > 0 ? knownSum / static_cast<double>(known) : 0.0;
+        double estimated = 0.0;
+        for (const auto& video : videos_) {
+            if (video->done) {
+                estimated += static_cast<double>(video->windowsDone);
+            } else {
+                const double duration = video->durationS.value_or(meanDuration);
+                estimated += std::max(std::floor(duration / interval),
+                                      static_cast<double>(video->windowsDone));
+            }
+        }
+        f.windowsEstimated = estimated;
+        f.requestsInFlight = client_ ? client_->stats().inFlight : 0;
+        f.elapsedS = std::chrono::duration<double>(Clock::now() - startedAt_).count();
+        f.etaS = estimateEta(f.windowsDone, f.windowsEstimated, f.elapsedS);
+        if (f.videosTotal > 0 && f.videosDone == f.videosTotal) {
+            f.etaS = 0.0;
+        }
+        return f;
+    }
+
+    void printProgress(bool final) {
+        switch (options_.progress) {
+        case BatchOptions::Progress::None:
+            return;
+        case BatchOptions::Progress::Bar:
+            fmt::print(stderr, "\r{}\033[K", formatBar(figures(), terminalColumns() - 1));
+            barShown_ = !final;
+            if (final) {
+                fmt::print(stderr, "\n");
+            }
+            break;
+        case BatchOptions::Progress::Plain:
+            fmt::print(stderr, "{}{}\n", formatPlain(figures()), final ? " (done)" : "");
+            break;
+        }
+        std::fflush(stderr);
+    }
+
+    void clearBar() {
+        if (barShown_) {
+            fmt::print(stderr, "\r\033[K");
+            barShown_ = false;
+        }
+    }
+
+    // ------------------------------------------------------------ state
+
+    Config config_;
+    BatchOptions options_;
+    std::vector<std::unique_ptr<Video>> videos_;
+    std::size_t workers_ = 1;
+    std::size_t submitLimit_ = 2;
+    std::size_t backlog_ = 2;
+
+    asio::io_context io_;
+    asio::signal_set signals_;
+    asio::steady_timer progressTimer_;
+    asio::steady_timer stopTimer_;
+    asio::executor_work_guard<asio::io_context::executor_type>* guard_ = nullptr;
+    OllamaClientPtr client_;
+    AnalysisSchedulerPtr scheduler_;
+    std::unique_ptr<LineWriter> writer_;
+
+    // shared with workers
+    std::atomic<std::size_t> nextVideo_{0};
+    std::atomic<bool> cancelled_{false};
+    std::mutex mutex_;
+    std::condition_variable cv_;
+
+    // io thread
+    std::deque<Pending> pending_;
+    std::size_t submitted_ = 0;
+    std::size_t videosDone_ = 0;
+    std::size_t videosFailed_ = 0;
+    std::uint64_t sequencesFailed_ = 0;
+    std::uint64_t windowsDone_ = 0;
+    bool interrupted_ = false;
+    bool finished_ = false;
+    bool outputFailed_ = false;
+    bool barShown_ = false;
+    Clock::time_point startedAt_ = Clock::now();
+};
+
+BatchAnalyzer::BatchAnalyzer(Config config, BatchOptions options)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(options))) {
+}
+
+BatchAnalyzer::~BatchAnalyzer() = default;
+
+int BatchAnalyzer::run() {
+    return impl_->run();
+}
+
+} // namespace dmsd::batch

@@ -1,0 +1,157 @@
+// dmsd analyze: command line (CONTRACT.md section 1); the work is in batch/analyzer.h.
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "batch/analyzer.h"
+#include "cli/commands.h"
+#include "config/loader.h"
+
+namespace dmsd::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: dmsd analyze [--config PATH] [--jobs N] [--output FILE] [--shard I/N] [--realtime]\n"
+    "                    [--quiet] [--no-pipeline] [--progress auto|bar|plain|none] VIDEO...\n";
+
+struct Shard {
+    std::size_t index = 0;
+    std::size_t count = 1;
+};
+
+/// Parses "I/N"; on error returns a message naming the flag.
+std::optional<std::string> parseShard(const std::string& text, Shard& out) {
+    const auto slash = text.find('/');
+    auto number = [](std::string_view s, std::size_t& value) {
+        const auto* end = s.data() + s.size();
+        auto [ptr, ec] = std::from_chars(s.data(), end, value);
+        return ec == std::errc() && ptr == end && !s.empty();
+    };
+    if (slash == std::string::npos || !number(std::string_view(text).substr(0, slash), out.index) ||
+        !number(std::string_view(text).substr(slash + 1), out.count)) {
+        return fmt::format("--shard \"{}\": expected I/N with whole numbers, e.g. --shard 0/4",
+                           text);
+    }
+    if (out.count == 0) {
+        return fmt::format("--shard \"{}\": N must be at least 1", text);
+    }
+    if (out.index >= out.count) {
+        return fmt::format("--shard \"{}\": I must be less than N (shards are 0..{})", text,
+                           out.count - 1);
+    }
+    return std::nullopt;
+}
+
+int usageError(const std::string& message) {
+    fmt::print(stderr, "dmsd analyze: {}\n{}", message, kUsage);
+    return kExitUsage;
+}
+
+} // namespace
+
+int runAnalyze(Args args) {
+    std::string configPath = "/etc/dmsd/dmsd.yaml";
+    std::size_t jobs = std::max(1u, std::thread::hardware_concurrency());
+    std::string output;
+    std::string shardText;
+    std::string progress = "auto";
+    std::size_t backlog = 0;
+    std::vector<std::string> videos;
+
+    po::options_description visible("Options");
+    // clang-format off
+    visible.add_options()
+        ("help,h", "print this help and exit")
+        ("config", po::value(&configPath), "configuration file (default /etc/dmsd/dmsd.yaml, with its conf.d/)")
+        ("jobs,j", po::value(&jobs), "videos decoded at once (default: number of cores)")
+        ("output,o", po::value(&output), "write the JSON Lines here instead of stdout")
+        ("shard", po::value(&shardText), "I/N: only the videos whose 0-based index modulo N is I")
+        ("realtime", "read each video at its own frame rate, latest-wins, as `dmsd run` treats a camera")
+        ("quiet,q", "no progress on stderr")
+        ("no-pipeline", "each video's sequences strictly one after another (the seed design; for comparison)")
+        ("progress", po::value(&progress), "auto (bar on a terminal, else plain lines) | bar | plain | none")
+        ("backlog", po::value(&backlog), "sequences per video decoded ahead of the analysis (0: automatic)");
+    po::options_description hidden;
+    hidden.add_options()("video", po::value(&videos));
+    // clang-format on
+    po::options_description all;
+    all.add(visible).add(hidden);
+    po::positional_options_description positional;
+    positional.add("video", -1);
+
+    po::variables_map vm;
+    try {
+        std::vector<std::string> argv(args.begin(), args.end());
+        po::store(po::command_line_parser(argv).options(all).positional(positional).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        return usageError(e.what());
+    }
+    if (vm.count("help") != 0U) {
+        std::cout << kUsage << visible << "\nSee docs/batch.md for the output format.\n";
+        return kExitOk;
+    }
+    if (jobs == 0) {
+        return usageError("--jobs must be at least 1");
+    }
+    Shard shard;
+    if (!shardText.empty()) {
+        if (auto error = parseShard(shardText, shard)) {
+            return usageError(*error);
+        }
+    }
+    if (videos.empty()) {
+        return usageError("no VIDEO given");
+    }
+    const bool quiet = vm.count("quiet") != 0U;
+    batch::BatchOptions options;
+    if (quiet || progress == "none") {
+        options.progress = batch::BatchOptions::Progress::None;
+    } else if (progress == "bar") {
+        options.progress = batch::BatchOptions::Progress::Bar;
+    } else if (progress == "plain") {
+        options.progress = batch::BatchOptions::Progress::Plain;
+    } else if (progress == "auto") {
+        options.progress = ::isatty(STDERR_FILENO) != 0 ? batch::BatchOptions::Progress::Bar
+                                                        : batch::BatchOptions::Progress::Plain;
+    } else {
+        return usageError(
+            fmt::format("--progress \"{}\": expected auto, bar, plain or none", progress));
+    }
+
+    // Module messages go to stderr, not the journal, and only when they matter:
+    // the results are the JSON Lines.
+    log::configure(log::Backend::Stderr, quiet ? log::Priority::Err : log::Priority::Warning);
+
+    std::optional<Config> config = loadConfigOrReport(configPath, "analyze");
+    if (!config) {
+        return kExitUsage;
+    }
+
+    for (std::size_t i = 0; i < videos.size(); ++i) {
+        if (i % shard.count == shard.index) {
+            options.videos.push_back(videos[i]);
+        }
+    }
+    options.jobs = jobs;
+    options.realtime = vm.count("realtime") != 0U;
+    options.pipeline = vm.count("no-pipeline") == 0U;
+    options.backlogPerVideo = backlog;
+    options.outputPath = output;
+    batch::BatchAnalyzer analyzer(std::move(*config), std::move(options));
+    return analyzer.run();
+}
+
+} // namespace dmsd::cli

@@ -1,0 +1,165 @@
+#pragma once
+
+/// \file
+/// Settings of the analysis layer: `llm:` (where the model server is, which
+/// model is asked and how, how sequences are scheduled) and `analyses:`
+/// (which questions are asked, with which prompts), with their keys, ranges
+/// and checks (base/keys.h). The three parts of `llm:` are restarted apart on
+/// a reload: a new mode does not close the server connections.
+
+#include <array>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "base/duration.h"
+#include "base/keys.h"
+#include "llm/answers.h"
+#include "llm/server_url.h"
+
+namespace dmsd {
+
+/// The model server and the transport to it.
+struct ServerSettings {
+    std::string url = "http://127.0.0.1:11434";
+    int maxInFlight = 4;           ///< requests open at once
+    Millis timeout{20000};         ///< whole request, retries included
+    Millis connectTimeout{2000};   ///< name resolution and TCP connect
+    Millis firstByteTimeout{0};    ///< 0: bounded by `timeout` only
+    Millis idleTimeout{0};         ///< gap between streamed lines; 0: bounded by `timeout`
+    std::size_t maxResponseBytes = 1 << 20;
+
+    friend bool operator==(const ServerSettings&, const ServerSettings&) = default;
+};
+
+/// Ollama `options`; kept identical across requests (a change of num_ctx reloads the model).
+struct ModelOptions {
+    double temperature = 0.1;
+    int topK = 10;
+    double topP = 0.5;
+    int numCtx = 2048;
+    int numPredict = 256;
+    std::optional<int> seed;
+
+    friend bool operator==(const ModelOptions&, const ModelOptions&) = default;
+
+    template <class Self, class Keys>
+    static void describe(Self& s, Keys& k) {
+        k.number("temperature", s.temperature, 0.0, 2.0);
+        k.integer("top_k", s.topK, 1, 1000);
+        k.number("top_p", s.topP, 0.0, 1.0);
+        k.integer("num_ctx", s.numCtx, 256, 131072);
+        k.integer("num_predict", s.numPredict, 1, 16384);
+        k.optionalInteger("seed", s.seed, std::numeric_limits<int>::min(),
+                          std::numeric_limits<int>::max());
+    }
+};
+
+/// What is asked of the server: the model and how it runs.
+struct ModelSettings {
+    std::string name = "llava:7b-v1.6-mistral-q2_K";
+    Millis keepAlive{300000};
+    ModelOptions options;
+
+    friend bool operator==(const ModelSettings&, const ModelSettings&) = default;
+};
+
+/// How a sequence's questions are put to the server.
+enum class LlmMode { Auto, Parallel, Combined, Sequential };
+inline constexpr std::array<std::pair<std::string_view, LlmMode>, 4> kLlmModeNames = {{
+    {"auto", LlmMode::Auto},
+    {"parallel", LlmMode::Parallel},
+    {"combined", LlmMode::Combined},
+    {"sequential", LlmMode::Sequential},
+}};
+
+/// "auto", "parallel", "combined", "sequential".
+constexpr std::string_view llmModeName(LlmMode mode) {
+    return choiceName(ChoiceNames<LlmMode>(kLlmModeNames), mode);
+}
+
+struct CacheSettings {
+    int entries = 256;
+    Millis ttl{60000};
+
+    friend bool operator==(const CacheSettings&, const CacheSettings&) = default;
+
+    template <class Self, class Keys>
+    static void describe(Self& s, Keys& k) {
+        using namespace std::chrono_literals;
+        k.integer("entries", s.entries, 0, 100000);
+        k.duration("ttl", s.ttl, 0ms, 24h);
+    }
+};
+
+/// The scheduler's own settings.
+struct SchedulerSettings {
+    LlmMode mode = LlmMode::Auto;
+    CacheSettings cache;
+
+    friend bool operator==(const SchedulerSettings&, const SchedulerSettings&) = default;
+};
+
+/// `llm:`; its keys are flat in the file and land in the part that uses them.
+struct LlmSettings {
+    ServerSettings server;
+    ModelSettings model;
+    SchedulerSettings scheduler;
+
+    friend bool operator==(const LlmSettings&, const LlmSettings&) = default;
+
+    template <class Self, class Keys>
+    static void describe(Self& s, Keys& k) {
+        using namespace std::chrono_literals;
+        k.text("url", s.server.url, "http://HOST[:PORT]", serverUrlProblem);
+        k.text("model", s.model.name, "a model name the server knows, e.g. llava:7b");
+        k.choice("mode", s.scheduler.mode, ChoiceNames<LlmMode>(kLlmModeNames));
+        k.integer("max_in_flight", s.server.maxInFlight, 1, 64);
+        k.duration("timeout", s.server.timeout, 100ms, 1h);
+        k.duration("keep_alive", s.model.keepAlive, 0ms, 24h);
+        k.section("options", s.model.options);
+        k.section("cache", s.scheduler.cache);
+        k.duration("connect_timeout", s.server.connectTimeout, 100ms, 1min);
+        k.duration("first_byte_timeout", s.server.firstByteTimeout, 0ms, 1h);
+        k.duration("idle_timeout", s.server.idleTimeout, 0ms, 1h);
+        k.integer("max_response_bytes", s.server.maxResponseBytes, std::size_t{1024},
+                  std::size_t{64} << 20);
+    }
+};
+
+/// One analysis: asked or not, and its instruction.
+struct AnalysisSettings {
+    bool enabled = true;
+    std::string prompt; ///< empty: the built-in prompt
+
+    friend bool operator==(const AnalysisSettings&, const AnalysisSettings&) = default;
+
+    template <class Self, class Keys>
+    static void describe(Self& s, Keys& k) {
+        k.boolean("enabled", s.enabled);
+        k.text("prompt", s.prompt, "text; empty for the built-in prompt", nullptr, true);
+    }
+};
+
+/// `analyses:`, one section per analysis.
+struct AnalysesSettings {
+    std::array<AnalysisSettings, kAnalysisCount> byKind{};
+
+    AnalysisSettings& operator[](AnalysisKind kind) { return byKind[static_cast<std::size_t>(kind)]; }
+    const AnalysisSettings& operator[](AnalysisKind kind) const {
+        return byKind[static_cast<std::size_t>(kind)];
+    }
+    friend bool operator==(const AnalysesSettings&, const AnalysesSettings&) = default;
+
+    template <class Self, class Keys>
+    static void describe(Self& s, Keys& k) {
+        for (AnalysisKind kind : kAllAnalyses) {
+            k.section(analysisName(kind), s[kind]);
+        }
+    }
+};
+
+} // namespace dmsd

@@ -1,0 +1,579 @@
+// `dmsd analyze` end to end: the built dmsd binary against a spawned Ollama
+// emulator, on videos generated at test time (CONTRACT.md sections 1 and 6).
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <netinet/in.h>
+#include <set>
+#include <sstream>
+#include <string>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include "base/unique_fd.h"
+#include "test/support/child_process.h"
+#include "test/support/temp_dir.h"
+#include "test/support/video_fixture.h"
+
+namespace json = boost::json;
+using dmsd::test::ChildProcess;
+using dmsd::test::Rgb;
+using dmsd::test::TempDir;
+using dmsd::test::VideoSegment;
+using dmsd::test::VideoSpec;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* const kModel = "llava:7b-v1.6-mistral-q2_K";
+
+/// A running emulator; its URL comes from its first output line.
+class Emulator {
+public:
+    explicit Emulator(std::vector<std::string> extra) : process_(argv(std::move(extra))) {
+        auto line = process_.waitForLine(
+            [](const std::string& l) { return l.rfind("listening on ", 0) == 0; }, 15s);
+        REQUIRE(line);
+        url_ = line->substr(std::string("listening on ").size());
+    }
+    const std::string& url() const { return url_; }
+
+private:
+    static std::vector<std::string> argv(std::vector<std::string> extra) {
+        std::vector<std::string> args{DMSD_OLLAMA_EMULATOR, "--port", "0", "--preloaded"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return args;
+    }
+    ChildProcess process_;
+    std::string url_;
+};
+
+void writeFile(const std::filesystem::path& path, const std::string& text) {
+    std::ofstream out(path);
+    out << text;
+    REQUIRE(out.good());
+}
+
+std::string readFile(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return buffer.str();
+}
+
+std::filesystem::path writeConfig(const TempDir& dir, const std::string& url,
+                                  const std::string& name = "dmsd.yaml",
+                                  const std::string& mode = "parallel") {
+    const auto path = dir / name;
+    writeFile(path, "version: \"analyze-test\"\n"
+                    "capture: { source: \"test:ball\", width: 160, height: 120, fps: 10 }\n"
+                    "sampling: { interval: 1s, frames_per_sequence: 2, motion_threshold: 0.02, "
+                    "max_static_skip: 10s }\n"
+                    "encode: { jpeg_quality: 70 }\n"
+                    "llm: { url: \"" +
+                        url + "\", model: \"" + kModel + "\", mode: " + mode +
+                        ", max_in_flight: 4, timeout: 10s }\n"
+                        "alerts:\n"
+                        "  drowsiness: { raise_after: 2s, clear_after: 4s, critical_after: 6s, "
+                        "cooldown: 10s }\n"
+                        "notify: { dbus: { enabled: false }, can: { enabled: false }, "
+                        "snapshots: { enabled: false } }\n");
+    return path;
+}
+
+VideoSegment moving(double seconds, Rgb colour) {
+    return VideoSegment{seconds, colour, true};
+}
+
+/// Videos shared by the tests (generated once per test process).
+struct Videos {
+    TempDir dir{"dmsd-analyze-videos"};
+    std::string shortMp4, longAvi, staticMp4, corrupt, missing;
+
+    Videos() {
+        VideoSpec spec;
+        spec.width = 160;
+        spec.height = 120;
+        spec.fps = 10;
+        spec.segments = {moving(3.0, {120, 120, 120})};
+        shortMp4 = (dir / "short.mp4").string();
+        dmsd::test::generateVideo(shortMp4, spec);
+
+        spec.container = dmsd::test::VideoContainer::AviMjpeg;
+        spec.segments = {moving(2.0, {30, 160, 30}), moving(3.0, {30, 30, 160})};
+        longAvi = (dir / "long.avi").string();
+        dmsd::test::generateVideo(longAvi, spec);
+
+        spec.container = dmsd::test::VideoContainer::Mp4H264;
+        spec.segments = {VideoSegment{4.0, {90, 90, 90}, false}};
+        staticMp4 = (dir / "static.mp4").string();
+        dmsd::test::generateVideo(staticMp4, spec);
+
+        corrupt = (dir / "corrupt.mp4").string();
+        dmsd::test::writeCorruptVideo(corrupt, dmsd::test::Corruption::Garbage);
+        missing = (dir / "missing.mp4").string();
+    }
+};
+
+const Videos& videos() {
+    static Videos instance;
+    return instance;
+}
+
+struct RunResult {
+    int exitCode = -1;
+    std::vector<json::object> lines;
+    std::string raw;
+};
+
+std::vector<json::object> parseLines(const std::string& raw) {
+    std::vector<json::object> out;
+    std::istringstream in(raw);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty()) {
+            continue;
+        }
+        boost::system::error_code ec;
+        json::value value = json::parse(line, ec);
+        INFO("line: " << line);
+        REQUIRE(!ec);
+        REQUIRE(value.is_object());
+        out.push_back(value.as_object());
+    }
+    return out;
+}
+
+RunResult runAnalyze(const std::vector<std::string>& args, bool mergeStderr = false) {
+    std::vector<std::string> argv{DMSD_BINARY, "analyze"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ChildProcess child(ChildProcess::Options{argv, {}, mergeStderr, false});
+    RunResult result;
+    result.raw = child.readAll(90s);
+    auto code = child.wait(10s);
+    REQUIRE(code);
+    result.exitCode = *code;
+    return result;
+}
+
+RunResult runAnalyzeJson(const std::vector<std::string>& args) {
+    RunResult result = runAnalyze(args);
+    result.lines = parseLines(result.raw);
+    return result;
+}
+
+bool isNumber(const json::value& v) {
+    return v.is_double() || v.is_int64() || v.is_uint64();
+}
+
+double number(const json::value& v) {
+    return v.to_number<double>();
+}
+
+/// Checks one `sequence` line against CONTRACT.md section 6.
+void checkSequenceShape(const json::object& line, std::size_t framesPerSequence) {
+    INFO(json::serialize(line));
+    REQUIRE(line.at("type") == "sequence");
+    REQUIRE(line.at("video").is_string());
+    REQUIRE((line.at("sequence_id").is_int64() || line.at("sequence_id").is_uint64()));
+    REQUIRE(isNumber(line.at("t_start_s")));
+    REQUIRE(isNumber(line.at("t_end_s")));
+    CHECK(number(line.at("t_end_s")) > number(line.at("t_start_s")));
+    const auto& pts = line.at("frames_pts_s").as_array();
+    CHECK(pts.size() == framesPerSequence);
+    double previous = -1.0;
+    for (const auto& p : pts) {
+        REQUIRE(isNumber(p));
+        CHECK(number(p) >= previous);
+        CHECK(number(p) >= number(line.at("t_start_s")) - 1e-6);
+        CHECK(number(p) <= number(line.at("t_end_s")) + 1e-6);
+        previous = number(p);
+    }
+    const std::string mode(line.at("mode").as_string());
+    CHECK((mode == "parallel" || mode == "combined" || mode == "sequential"));
+    REQUIRE((line.at("latency_ms").is_int64() || line.at("latency_ms").is_uint64()));
+    CHECK(line.at("latency_ms").to_number<std::int64_t>() >= 0);
+
+    const auto& analyses = line.at("analyses").as_object();
+    for (const char* name :
+         {"face_state", "attention", "hand_position", "general_scene", "impaired_driving"}) {
+        INFO(name);
+        REQUIRE(analyses.contains(name));
+        REQUIRE(analyses.at(name).is_object());
+    }
+    const auto& face = analyses.at("face_state").as_object();
+    if (!face.contains("error")) {
+        CHECK(face.at("state").is_string());
+        CHECK(face.at("eyes_closed").is_bool());
+        CHECK(face.at("yawning").is_bool());
+        CHECK(isNumber(face.at("confidence")));
+    }
+    const auto& attention = analyses.at("attention").as_object();
+    if (!attention.contains("error")) {
+        CHECK(attention.at("looking_at_road").is_bool());
+        CHECK(attention.at("gaze").is_string());
+    }
+    const auto& hands = analyses.at("hand_position").as_object();
+    if (!hands.contains("error")) {
+        CHECK(isNumber(hands.at("hands_on_wheel")));
+        CHECK(hands.at("holding").is_string());
+    }
+    const auto& scene = analyses.at("general_scene").as_object();
+    if (!scene.contains("error")) {
+        CHECK(scene.at("description").is_string());
+        CHECK(scene.at("driver_visible").is_bool());
+    }
+    const auto& impaired = analyses.at("impaired_driving").as_object();
+    if (!impaired.contains("error")) {
+        CHECK(impaired.at("concern").is_string());
+        CHECK(impaired.at("indicators").is_array());
+    }
+    for (const auto& alert : line.at("alerts").as_array()) {
+        const auto& a = alert.as_object();
+        CHECK(a.at("kind").is_string());
+        CHECK(a.at("level").is_string());
+        CHECK(isNumber(a.at("confidence")));
+    }
+}
+
+/// Lines grouped by video, in output order.
+std::map<std::string, std::vector<json::object>> byVideo(const std::vector<json::object>& lines) {
+    std::map<std::string, std::vector<json::object>> out;
+    for (const auto& line : lines) {
+        out[std::string(line.at("video").as_string())].push_back(line);
+    }
+    return out;
+}
+
+/// Per video: sequence lines in order, then exactly one summary, last.
+void checkPerVideoOrder(const std::map<std::string, std::vector<json::object>>& groups) {
+    for (const auto& [video, lines] : groups) {
+        INFO("video " << video);
+        REQUIRE(!lines.empty());
+        CHECK(lines.back().at("type") == "summary");
+        std::int64_t lastId = 0;
+        double lastStart = -1.0;
+        for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+            REQUIRE(lines[i].at("type") == "sequence");
+            const auto id = lines[i].at("sequence_id").to_number<std::int64_t>();
+            CHECK(id > lastId);
+            lastId = id;
+            const double start = number(lines[i].at("t_start_s"));
+            CHECK(start >= lastStart);
+            lastStart = start;
+        }
+    }
+}
+
+/// The highest `concurrency` the emulator logged for a chat request.
+std::int64_t maxLoggedConcurrency(const std::filesystem::path& log) {
+    std::int64_t best = 0;
+    for (const auto& line : parseLines(readFile(log))) {
+        if (line.contains("concurrency") && line.at("concurrency").is_int64()) {
+            best = std::max(best, line.at("concurrency").as_int64());
+        }
+    }
+    return best;
+}
+
+/// A loopback port nobody listens on (bound, then released).
+int freePort() {
+    dmsd::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    return ntohs(addr.sin_port);
+}
+
+} // namespace
+
+TEST_CASE("analyze: mixed batch keeps the server busy, reports bad inputs, exit 1", "[analyze]") {
+    const Videos& v = videos();
+    TempDir dir("dmsd-analyze");
+    const auto log = dir / "emulator.jsonl";
+    Emulator emulator({"--slots", "4", "--latency-ms", "60", "--log", log.string()});
+    const auto config = writeConfig(dir, emulator.url());
+
+    const RunResult run =
+        runAnalyzeJson({"--config", config.string(), "--jobs", "3", "--quiet", v.shortMp4,
+                        v.longAvi, v.staticMp4, v.corrupt, v.missing});
+    INFO(run.raw);
+    CHECK(run.exitCode == 1);
+
+    std::size_t sequences = 0;
+    for (const auto& line : run.lines) {
+        const std::string type(line.at("type").as_string());
+        REQUIRE((type == "sequence" || type == "summary"));
+        if (type == "sequence") {
+            checkSequenceShape(line, 2);
+            ++sequences;
+        }
+    }
+    CHECK(sequences > 0);
+    auto groups = byVideo(run.lines);
+    REQUIRE(groups.size() == 5);
+    checkPerVideoOrder(groups);
+
+    for (const auto& video : {v.shortMp4, v.longAvi, v.staticMp4}) {
+        INFO(video);
+        const auto& lines = groups.at(video);
+        const auto& summary = lines.back();
+        CHECK(summary.at("status") == "ok");
+        CHECK(!summary.contains("error"));
+        CHECK(summary.at("sequences_analysed").to_number<std::size_t>() == lines.size() - 1);
+        CHECK(summary.at("failures").to_number<std::size_t>() == 0);
+        CHECK(summary.at("alerts_raised").is_object());
+        CHECK(isNumber(summary.at("time_analysed_s")));
+    }
+    CHECK(groups.at(v.shortMp4).size() - 1 >= 2);
+    CHECK(groups.at(v.longAvi).size() - 1 >= 4);
+    const auto& staticSummary = groups.at(v.staticMp4).back();
+    CHECK(staticSummary.at("sequences_skipped_static").to_number<std::size_t>() >= 2);
+    CHECK(staticSummary.at("sequences_analysed").to_number<std::size_t>() == 1);
+
+    for (const auto& video : {v.corrupt, v.missing}) {
+        INFO(video);
+        const auto& lines = groups.at(video);
+        REQUIRE(lines.size() == 1);
+        CHECK(lines[0].at("status") == "failed");
+        CHECK(!lines[0].at("error").as_string().empty());
+    }
+    CHECK(std::string(groups.at(v.missing)[0].at("error").as_string()).find("missing.mp4") !=
+          std::string::npos);
+
+    // Several videos and pipelined sequences: the emulator ran requests at once.
+    CHECK(maxLoggedConcurrency(log) > 1);
+}
+
+TEST_CASE("analyze: output is the same for --jobs 1 and --jobs 4 but for timings", "[analyze]") {
+    const Videos& v = videos();
+    TempDir dir("dmsd-analyze");
+    Emulator emulator({"--slots", "4", "--latency-ms", "20"});
+    const auto config = writeConfig(dir, emulator.url());
+    const std::vector<std::string> inputs{v.shortMp4, v.longAvi, v.staticMp4};
+
+    auto normalised = [&](const std::string& jobs) {
+        std::vector<std::string> args{"--config", config.string(), "--jobs", jobs, "--quiet"};
+        args.insert(args.end(), inputs.begin(), inputs.end());
+        RunResult run = runAnalyzeJson(args);
+        INFO(run.raw);
+        CHECK(run.exitCode == 0);
+        std::map<std::string, std::vector<std::string>> out;
+        for (auto& [video, lines] : byVideo(run.lines)) {
+            for (auto& line : lines) {
+                line.erase("latency_ms");
+                out[video].push_back(json::serialize(line));
+            }
+        }
+        return out;
+    };
+    const auto one = normalised("1");
+    const auto four = normalised("4");
+    REQUIRE(one.size() == inputs.size());
+    CHECK(one == four);
+}
+
+TEST_CASE("analyze: --shard partitions the inputs exactly", "[analyze]") {
+    const Videos& v = videos();
+    TempDir dir("dmsd-analyze");
+    Emulator emulator({"--slots", "4"});
+    const auto config = writeConfig(dir, emulator.url());
+    const std::vector<std::string> inputs{v.shortMp4, v.missing, v.staticMp4, v.corrupt, v.longAvi};
+
+    std::vector<std::set<std::string>> shards;
+    for (const char* shard : {"0/2", "1/2"}) {
+        std::vector<std::string> args{"--config", config.string(), "--shard", shard, "--quiet"};
+        args.insert(args.end(), inputs.begin(), inputs.end());
+        const RunResult run = runAnalyzeJson(args);
+        std::set<std::string> seen;
+        for (const auto& line : run.lines) {
+            if (line.at("type") == "summary") {
+                seen.insert(std::string(line.at("video").as_string()));
+            }
+        }
+        shards.push_back(seen);
+    }
+    const std::set<std::string> expect0{v.shortMp4, v.staticMp4, v.longAvi};
+    const std::set<std::string> expect1{v.missing, v.corrupt};
+    CHECK(shards[0] == expect0);
+    CHECK(shards[1] == expect1);
+    std::set<std::string> all(shards[0]);
+    all.insert(shards[1].begin(), shards[1].end());
+    CHECK(all.size() == inputs.size());
+
+    const RunResult bad =
+        runAnalyze({"--config", config.string(), "--shard", "2/2", v.shortMp4}, true);
+    CHECK(bad.exitCode == 2);
+    CHECK(bad.raw.find("--shard") != std::string::npos);
+}
+
+TEST_CASE("analyze: an unusable model server is exit 3 with a clear message", "[analyze]") {
+    const Videos& v = videos();
+    TempDir dir("dmsd-analyze");
+
+    SECTION("unreachable") {
+        const std::string url = "http://127.0.0.1:" + std::to_string(freePort());
+        const auto config = writeConfig(dir, url);
+        const RunResult run = runAnalyze({"--config", config.string(), v.shortMp4}, true);
+        INFO(run.raw);
+        CHECK(run.exitCode == 3);
+        CHECK(run.raw.find(url) != std::string::npos);
+        CHECK(run.raw.find("\"type\"") == std::string::npos);
+    }
+    SECTION("model not pulled") {
+        Emulator emulator({"--model", "other:latest=completion,vision"});
+        const auto config = writeConfig(dir, emulator.url());
+        const RunResult run = runAnalyze({"--config", config.string(), v.shortMp4}, true);
+        INFO(run.raw);
+        CHECK(run.exitCode == 3);
+        CHECK(run.raw.find(kModel) != std::string::npos);
+    }
+}
+
+TEST_CASE("analyze: a scripted sleepy segment raises DROWSINESS at the right video time",
+          "[analyze]") {
+    TempDir dir("dmsd-analyze");
+    const auto script = dir / "script.json";
+    writeFile(script, R"({"rules":[{"analysis":"face_state","color":[200,30,30],"tolerance":60,
+        "answer":{"state":"SLEEPY","eyes_closed":true,"yawning":false,"confidence":0.9}}]})");
+    Emulator emulator({"--slots", "4", "--script", script.string()});
+    const auto config = writeConfig(dir, emulator.url());
+
+    VideoSpec spec;
+    spec.width = 160;
+    spec.height = 120;
+    spec.fps = 10;
+    spec.segments = {moving(3.0, {30, 200, 30}), moving(6.0, {200, 30, 30})};
+    const auto video = (dir / "sleepy.mp4").string();
+    dmsd::test::generateVideo(video, spec);
+
+    const RunResult run = runAnalyzeJson({"--config", config.string(), "--quiet", video});
+    INFO(run.raw);
+    REQUIRE(run.exitCode == 0);
+    std::optional<double> raisedAt;
+    std::optional<double> lineEnd;
+    for (const auto& line : run.lines) {
+        if (line.at("type") != "sequence") {
+            continue;
+        }
+        const double tEnd = number(line.at("t_end_s"));
+        const auto& face = line.at("analyses").at("face_state").as_object();
+        if (tEnd <= 3.0) {
+            CHECK(face.at("state") == "AWAKE");
+        }
+        for (const auto& alert : line.at("alerts").as_array()) {
+            if (alert.at("kind") == "DROWSINESS" && alert.at("transition") == "raised" &&
+                !raisedAt) {
+                raisedAt = number(alert.at("t_s"));
+                lineEnd = tEnd;
+                CHECK(alert.at("level") == "warning");
+            }
+        }
+    }
+    REQUIRE(raisedAt);
+    // Red from 3 s; the engine needs the condition sustained for raise_after (2 s).
+    CHECK(*raisedAt >= 5.0);
+    CHECK(*raisedAt <= 8.0);
+    CHECK(*lineEnd >= *raisedAt - 1e-6);
+    const auto& summary = run.lines.back();
+    REQUIRE(summary.at("type") == "summary");
+    CHECK(summary.at("alerts_raised").at("DROWSINESS").to_number<int>() == 1);
+}
+
+TEST_CASE("analyze: SIGINT stops cleanly with complete lines and exit 130", "[analyze]") {
+    TempDir dir("dmsd-analyze");
+    Emulator emulator({"--slots", "1", "--latency-ms", "150"});
+    const auto config = writeConfig(dir, emulator.url());
+    VideoSpec spec;
+    spec.width = 160;
+    spec.height = 120;
+    spec.fps = 10;
+    // A new colour every second: every window differs, none is skipped as static.
+    spec.segments.clear();
+    for (int k = 0; k < 10; ++k) {
+        spec.segments.push_back(moving(1.0, {static_cast<std::uint8_t>(40 + 20 * k), 120,
+                                             static_cast<std::uint8_t>(220 - 15 * k)}));
+    }
+    const auto video = (dir / "long.mp4").string();
+    dmsd::test::generateVideo(video, spec);
+    const auto output = dir / "out.jsonl";
+
+    ChildProcess child(std::vector<std::string>{DMSD_BINARY, "analyze", "--config", config.string(),
+                                                "--quiet", "--output", output.string(), video});
+    REQUIRE(dmsd::test::waitUntil([&] { return readFile(output).find('\n') != std::string::npos; },
+                                  30s));
+    child.signal(SIGINT);
+    auto code = child.wait(15s);
+    REQUIRE(code);
+    CHECK(*code == 130);
+
+    const std::string raw = readFile(output);
+    REQUIRE(!raw.empty());
+    CHECK(raw.back() == '\n');
+    const auto lines = parseLines(raw);
+    REQUIRE(lines.size() >= 2);
+    for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+        checkSequenceShape(lines[i], 2);
+    }
+    CHECK(lines.back().at("type") == "summary");
+    CHECK(lines.back().at("status") == "interrupted");
+    // Interrupted well before the end: 10 sequences take ~10 s on one slot.
+    CHECK(lines.size() - 1 < 10);
+}
+
+TEST_CASE("analyze: --realtime replays at the video's frame rate", "[analyze]") {
+    const Videos& v = videos();
+    TempDir dir("dmsd-analyze");
+    Emulator emulator({"--slots", "4", "--latency-ms", "50"});
+    const auto config = writeConfig(dir, emulator.url());
+    const auto started = std::chrono::steady_clock::now();
+    const RunResult run =
+        runAnalyzeJson({"--config", config.string(), "--realtime", "--quiet", v.shortMp4});
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    INFO(run.raw);
+    CHECK(run.exitCode == 0);
+    REQUIRE(!run.lines.empty());
+    const auto& summary = run.lines.back();
+    CHECK(summary.at("type") == "summary");
+    CHECK(summary.at("status") == "ok");
+    CHECK(summary.at("sequences_superseded").is_number());
+    CHECK(summary.at("sequences_analysed").to_number<std::size_t>() >= 1);
+    for (std::size_t i = 0; i + 1 < run.lines.size(); ++i) {
+        checkSequenceShape(run.lines[i], 2);
+    }
+    // Played at its own rate: a 3 s video cannot be done in much less than 3 s.
+    CHECK(elapsed >= 2s);
+}
+
+TEST_CASE("analyze: usage and configuration errors are exit 2", "[analyze]") {
+    const Videos& v = videos();
+    TempDir dir("dmsd-analyze");
+    const auto config = writeConfig(dir, "http://127.0.0.1:9");
+
+    auto noVideo = runAnalyze({"--config", config.string()}, true);
+    CHECK(noVideo.exitCode == 2);
+    CHECK(noVideo.raw.find("VIDEO") != std::string::npos);
+
+    auto jobs = runAnalyze({"--config", config.string(), "--jobs", "0", v.shortMp4}, true);
+    CHECK(jobs.exitCode == 2);
+    CHECK(jobs.raw.find("--jobs") != std::string::npos);
+
+    auto shard = runAnalyze({"--config", config.string(), "--shard", "x", v.shortMp4}, true);
+    CHECK(shard.exitCode == 2);
+
+    const auto bad = dir / "bad.yaml";
+    writeFile(bad, "sampling: { intervall: 2s }\n");
+    auto invalid = runAnalyze({"--config", bad.string(), v.shortMp4}, true);
+    CHECK(invalid.exitCode == 2);
+    CHECK(invalid.raw.find("intervall") != std::string::npos);
+}

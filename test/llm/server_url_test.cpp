@@ -1,0 +1,54 @@
+#include <catch2/catch.hpp>
+
+#include "llm/server_url.h"
+
+using namespace dmsd;
+using namespace std::chrono_literals;
+
+TEST_CASE("model server URLs: http://host[:port] only", "[llm][url]") {
+    for (const char* url : {"http://127.0.0.1:11434", "http://localhost", "http://[::1]:11434",
+                            "http://ollama:11434/", "HTTP://host:1"}) {
+        INFO(url);
+        CHECK_FALSE(serverUrlProblem(url));
+    }
+    CHECK(serverUrlProblem("127.0.0.1:11434") ==
+          "\"127.0.0.1:11434\" has no scheme; write it as http://127.0.0.1:11434");
+    CHECK(serverUrlProblem("ftp://host") ==
+          "\"ftp://host\": scheme \"ftp\" is not supported, use http");
+    CHECK(serverUrlProblem("http://host:0") ==
+          "\"http://host:0\": port \"0\" is not a number in 1..65535");
+    CHECK(serverUrlProblem("http://host:70000")->find("port \"70000\"") != std::string::npos);
+    CHECK(serverUrlProblem("http://host:")->find("port \"\"") != std::string::npos);
+    CHECK(serverUrlProblem("http://host/api") ==
+          "\"http://host/api\": a path (\"/api\") is not allowed; requests go to URL/api/chat");
+    CHECK(serverUrlProblem("http://user:pw@host") ==
+          "\"http://user:pw@host\": user info is not supported");
+    CHECK(serverUrlProblem("http://host?x=1") ==
+          "\"http://host?x=1\": a query or fragment is not allowed");
+    CHECK(serverUrlProblem("http://host#f"));
+    CHECK(serverUrlProblem("http:///x"));
+    CHECK(serverUrlProblem("http://ho st"));
+}
+
+TEST_CASE("https is refused by the one parser the client also uses", "[llm][url]") {
+    // The defect of issue 11: the configuration accepted https and the client
+    // then refused it, ending a running daemon that reloaded such a drop-in.
+    const std::string url = "https://127.0.0.1:11434";
+    std::string problem;
+    CHECK_FALSE(parseServerUrl(url, &problem));
+    CHECK(problem == "\"https://127.0.0.1:11434\": https is not supported yet; reach the model "
+                     "server over http:// (on loopback or a private network)");
+    CHECK(serverUrlProblem(url) == problem);
+}
+
+TEST_CASE("the endpoint is what the client connects to", "[llm][url]") {
+    const auto endpoint = parseServerUrl("http://[::1]:11434/", nullptr);
+    REQUIRE(endpoint);
+    CHECK(endpoint->host == "::1");
+    CHECK(endpoint->port == "11434");
+    CHECK(endpoint->hostHeader == "[::1]:11434");
+    const auto plain = parseServerUrl("http://ollama", nullptr);
+    REQUIRE(plain);
+    CHECK(plain->port == "80");
+    CHECK(plain->hostHeader == "ollama");
+}
