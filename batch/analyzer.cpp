@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <variant>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -28,7 +30,7 @@
 #include "batch/progress.h"
 #include "llm/analyses.h"
 #include "llm/analysis_scheduler.h"
-#include "llm/ollama_client.h"
+#include "llm/model_backend.h"
 #include "pipeline/capture.h"
 #include "pipeline/frame_path.h"
 
@@ -134,17 +136,12 @@ struct BatchAnalyzer::Impl {
         signals_.add(SIGTERM);
         armSignals();
 
-        ClientOptions clientOptions;
-        clientOptions.maxQueued =
+        TransportOptions transportOptions;
+        transportOptions.maxQueued =
             std::max<std::size_t>(64, (submitLimit_ + videos_.size()) * kAnalysisCount);
-        try {
-            client_ = OllamaClient::create(io_.get_executor(), config_.llm, clientOptions);
-        } catch (const std::exception& e) {
-            fmt::print(stderr, "dmsd analyze: {}\n", e.what());
-            return 2;
-        }
-        scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, config_.analyses,
-                                               config_.encode.layout);
+        client_ = createModelClient(io_.get_executor(), config_.llm, transportOptions);
+        scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, config_.llm.scheduler,
+                                               config_.analyses, config_.encode.layout);
 
         if (int code = checkModel(); code != 0) {
             return code;
@@ -192,7 +189,12 @@ struct BatchAnalyzer::Impl {
     /// Health check and warm-up before anything is decoded (exit 3 if unusable).
     int checkModel() {
         std::optional<HealthReport> report;
-        client_->checkHealth([&report](HealthReport r) { report = std::move(r); });
+        asio::co_spawn(
+            io_,
+            [&report, client = client_]() -> asio::awaitable<void> {
+                report = co_await client->checkHealth();
+            },
+            asio::detached);
         while (!report && !interrupted_ && io_.run_one() > 0) {
         }
         if (interrupted_) {
@@ -212,7 +214,12 @@ struct BatchAnalyzer::Impl {
             return 3;
         }
         std::optional<std::optional<AnalysisError>> warm;
-        client_->warmUp([&warm](std::optional<AnalysisError> error) { warm = std::move(error); });
+        asio::co_spawn(
+            io_,
+            [&warm, client = client_]() -> asio::awaitable<void> {
+                warm = co_await client->warmUp();
+            },
+            asio::detached);
         while (!warm && !interrupted_ && io_.run_one() > 0) {
         }
         if (interrupted_) {
@@ -783,7 +790,7 @@ struct BatchAnalyzer::Impl {
     asio::steady_timer progressTimer_;
     asio::steady_timer stopTimer_;
     asio::executor_work_guard<asio::io_context::executor_type>* guard_ = nullptr;
-    OllamaClientPtr client_;
+    ModelClientPtr client_;
     AnalysisSchedulerPtr scheduler_;
     std::unique_ptr<LineWriter> writer_;
 

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <system_error>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -313,7 +315,7 @@ void Daemon::startAnalysis(bool newClient) {
         if (client_) {
             client_->cancelAll();
         }
-        client_ = OllamaClient::create(io_.get_executor(), config_.llm);
+        client_ = createModelClient(io_.get_executor(), config_.llm);
         // The health state stays as it was until the new client's check says
         // otherwise: a reload must not make State flap to degraded and back.
         if (!modelOk_) {
@@ -323,8 +325,8 @@ void Daemon::startAnalysis(bool newClient) {
         healthCheckRunning_ = false;
         checkModelHealth();
     }
-    scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, config_.analyses,
-                                           config_.encode.layout);
+    scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, config_.llm.scheduler,
+                                           config_.analyses, config_.encode.layout);
     if (waiting_ && !inFlight_) {
         auto next = std::move(waiting_);
         waiting_.reset();
@@ -409,19 +411,22 @@ void Daemon::checkModelHealth() {
     }
     healthCheckRunning_ = true;
     const std::uint64_t generation = analysisGeneration_;
-    client_->checkHealth([this, generation](HealthReport report) {
-        if (generation != analysisGeneration_ || stopping_) {
-            return;
-        }
-        if (!report.usable()) {
-            healthCheckRunning_ = false;
-            setModelHealth(false, report.problem);
-            scheduleHealthCheck();
-            return;
-        }
-        client_->warmUp([this, generation](std::optional<AnalysisError> error) {
+    boost::asio::co_spawn(
+        io_,
+        [this, generation, client = client_]() -> boost::asio::awaitable<void> {
+            HealthReport report = co_await client->checkHealth();
             if (generation != analysisGeneration_ || stopping_) {
-                return;
+                co_return;
+            }
+            if (!report.usable()) {
+                healthCheckRunning_ = false;
+                setModelHealth(false, report.problem);
+                scheduleHealthCheck();
+                co_return;
+            }
+            std::optional<AnalysisError> error = co_await client->warmUp();
+            if (generation != analysisGeneration_ || stopping_) {
+                co_return;
             }
             healthCheckRunning_ = false;
             if (error) {
@@ -429,11 +434,11 @@ void Daemon::checkModelHealth() {
                                fmt::format("warming up {} on {} failed: {}", config_.llm.model.name,
                                            config_.llm.server.url, error->message));
                 scheduleHealthCheck();
-                return;
+                co_return;
             }
             setModelHealth(true, {});
-        });
-    });
+        },
+        boost::asio::detached);
 }
 
 void Daemon::scheduleHealthCheck() {

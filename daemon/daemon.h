@@ -34,7 +34,7 @@
 #include "config/watcher.h"
 #include "daemon/systemd_notify.h"
 #include "llm/analysis_scheduler.h"
-#include "llm/ollama_client.h"
+#include "llm/model_backend.h"
 #include "notify/can_notifier.h"
 #include "notify/dbus_service.h"
 #include "notify/journal.h"
@@ -163,7 +163,7 @@ private:
     std::optional<Clock::time_point> cameraLostAt_;
     std::string cameraProblem_;
 
-    OllamaClientPtr client_;
+    ModelClientPtr client_;
     AnalysisSchedulerPtr scheduler_;
     std::optional<AnalysisScheduler::Ticket> inFlight_;
     EncodedSequencePtr waiting_;

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
@@ -25,13 +28,21 @@ std::size_t index(AnalysisKind kind) {
     return static_cast<std::size_t>(kind);
 }
 
+/// True when the awaiting coroutine has been asked to stop.
+asio::awaitable<bool> stopRequested() {
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    co_return state.cancelled() != asio::cancellation_type::none;
+}
+
 } // namespace
 
 struct AnalysisScheduler::SequenceState {
     Ticket ticket = 0;
     EncodedSequencePtr sequence;
     Callback done;
-    CancelSignalPtr cancel;
+    /// Submitted sequences run under this signal (cancel(), cancelAll()).
+    asio::cancellation_signal cancel;
+    bool cancelled = false;
     Clock::time_point submitted;
     SequenceAnswers answers;
     SequenceMetrics metrics;
@@ -43,37 +54,38 @@ struct AnalysisScheduler::SequenceState {
 };
 
 std::shared_ptr<AnalysisScheduler>
-AnalysisScheduler::create(asio::any_io_executor executor, OllamaClientPtr client,
-                          AnalysesSettings analyses, ImageLayout layout, SchedulerOptions options) {
-    return std::shared_ptr<AnalysisScheduler>(new AnalysisScheduler(
-        std::move(executor), std::move(client), std::move(analyses), layout, options));
+AnalysisScheduler::create(asio::any_io_executor executor, ModelClientPtr client,
+                          SchedulerSettings settings, AnalysesSettings analyses, ImageLayout layout,
+                          SchedulerOptions options) {
+    return std::shared_ptr<AnalysisScheduler>(
+        new AnalysisScheduler(std::move(executor), std::move(client), std::move(settings),
+                              std::move(analyses), layout, options));
 }
 
-AnalysisScheduler::AnalysisScheduler(asio::any_io_executor executor, OllamaClientPtr client,
-                                     AnalysesSettings analyses, ImageLayout layout,
-                                     SchedulerOptions options)
-    : executor_(std::move(executor)), client_(std::move(client)), analyses_(std::move(analyses)),
-      asked_(enabledAnalyses(analyses_)), combinedSchema_(combinedSchema(asked_)), layout_(layout),
-      options_(options),
-      cache_(static_cast<std::size_t>(std::max(0, client_->settings().scheduler.cache.entries)),
-             client_->settings().scheduler.cache.ttl) {
-    if (client_->settings().server.maxInFlight <= 1) {
+AnalysisScheduler::AnalysisScheduler(asio::any_io_executor executor, ModelClientPtr client,
+                                     SchedulerSettings settings, AnalysesSettings analyses,
+                                     ImageLayout layout, SchedulerOptions options)
+    : executor_(std::move(executor)), client_(std::move(client)), settings_(std::move(settings)),
+      analyses_(std::move(analyses)), asked_(enabledAnalyses(analyses_)),
+      combinedSchema_(combinedSchema(asked_)), layout_(layout), options_(options),
+      cache_(static_cast<std::size_t>(std::max(0, settings_.cache.entries)), settings_.cache.ttl) {
+    if (client_->maxInFlight() <= 1) {
         // One request at a time cannot overlap: parallel would cost the sum.
         autoMode_ = LlmMode::Combined;
     }
 }
 
 LlmMode AnalysisScheduler::activeMode() const {
-    const LlmMode configured = client_->settings().scheduler.mode;
+    const LlmMode configured = settings_.mode;
     return configured == LlmMode::Auto ? autoMode_ : configured;
 }
 
 LlmMode AnalysisScheduler::chooseMode() {
-    const LlmMode configured = client_->settings().scheduler.mode;
+    const LlmMode configured = settings_.mode;
     if (configured != LlmMode::Auto) {
         return configured;
     }
-    if (client_->settings().server.maxInFlight <= 1) {
+    if (client_->maxInFlight() <= 1) {
         return LlmMode::Combined;
     }
     if (autoMode_ == LlmMode::Combined && Clock::now() - lastProbe_ >= options_.autoProbeInterval) {
@@ -89,13 +101,12 @@ AnalysisScheduler::Ticket AnalysisScheduler::submit(EncodedSequencePtr sequence,
     state->ticket = nextTicket_++;
     state->sequence = std::move(sequence);
     state->done = std::move(done);
-    state->cancel = std::make_shared<CancelSignal>();
     state->submitted = Clock::now();
     active_.emplace(state->ticket, state);
     auto self = shared_from_this();
     asio::co_spawn(
         executor_, [self, state]() { return self->runState(state); },
-        [](const std::exception_ptr& e) {
+        asio::bind_cancellation_slot(state->cancel.slot(), [](const std::exception_ptr& e) {
             if (e) {
                 try {
                     std::rethrow_exception(e);
@@ -103,17 +114,15 @@ AnalysisScheduler::Ticket AnalysisScheduler::submit(EncodedSequencePtr sequence,
                     log::error("analysis of a sequence failed unexpectedly: {}", ex.what());
                 }
             }
-        });
+        }));
     return state->ticket;
 }
 
-asio::awaitable<SequenceResult> AnalysisScheduler::run(EncodedSequencePtr sequence,
-                                                       CancelSignalPtr cancel) {
+asio::awaitable<SequenceResult> AnalysisScheduler::run(EncodedSequencePtr sequence) {
     auto self = shared_from_this();
     auto state = std::make_shared<SequenceState>();
     state->ticket = nextTicket_++;
     state->sequence = std::move(sequence);
-    state->cancel = cancel ? std::move(cancel) : std::make_shared<CancelSignal>();
     state->submitted = Clock::now();
     SequenceResult result;
     state->done = [&result](SequenceResult r) {
@@ -130,7 +139,8 @@ bool AnalysisScheduler::cancel(Ticket ticket) {
         return false;
     }
     StatePtr state = it->second;
-    state->cancel->cancel();
+    state->cancelled = true;
+    state->cancel.emit(asio::cancellation_type::terminal);
     return true;
 }
 
@@ -140,7 +150,8 @@ void AnalysisScheduler::cancelAll() {
         states.push_back(state);
     }
     for (auto& state : states) {
-        state->cancel->cancel();
+        state->cancelled = true;
+        state->cancel.emit(asio::cancellation_type::terminal);
     }
 }
 
@@ -151,6 +162,9 @@ void AnalysisScheduler::shutdown() {
 
 asio::awaitable<void> AnalysisScheduler::runState(StatePtr state) {
     auto self = shared_from_this();
+    // A cancellation is a value here (Cancelled answers), never an exception
+    // thrown at the next co_await (each of these coroutines may be an entry point).
+    co_await asio::this_coro::throw_if_cancelled(false);
     const EncodedSequence& seq = *state->sequence;
     state->mosaic = seq.mosaic;
     if (!seq.mosaic && mosaicFallback_ && seq.images.size() > 1 && seq.makeMosaic) {
@@ -165,7 +179,7 @@ asio::awaitable<void> AnalysisScheduler::runState(StatePtr state) {
         co_await (askFaceChain(state) && askOne(state, AnalysisKind::Attention) &&
                   askOne(state, AnalysisKind::HandPosition) &&
                   askOne(state, AnalysisKind::GeneralScene));
-        if (client_->settings().scheduler.mode == LlmMode::Auto && !state->cancel->cancelled()) {
+        if (settings_.mode == LlmMode::Auto && !(co_await stopRequested())) {
             recordAutoMeasurement(*state);
         }
         break;
@@ -178,10 +192,14 @@ asio::awaitable<void> AnalysisScheduler::runState(StatePtr state) {
         }
         break;
     }
+    state->cancelled = state->cancelled || co_await stopRequested();
     finish(*state);
 }
 
 asio::awaitable<void> AnalysisScheduler::askFaceChain(StatePtr state) {
+    // A cancellation is a value here (Cancelled answers), never an exception
+    // thrown at the next co_await (each of these coroutines may be an entry point).
+    co_await asio::this_coro::throw_if_cancelled(false);
     co_await askOne(state, AnalysisKind::FaceState);
     co_await askOne(state, AnalysisKind::ImpairedDriving);
 }
@@ -208,12 +226,15 @@ asio::awaitable<void> AnalysisScheduler::askOne(StatePtr state, AnalysisKind kin
         co_return;
     }
     auto self = shared_from_this();
+    // A cancellation is a value here (Cancelled answers), never an exception
+    // thrown at the next co_await (each of these coroutines may be an entry point).
+    co_await asio::this_coro::throw_if_cancelled(false);
     AnalysisRunMetrics& m = state->metrics.analyses[index(kind)];
     m.asked = true;
     const Clock::time_point start = Clock::now();
-    const std::string& model = client_->settings().model.name;
+    const std::string& model = client_->model();
     for (int round = 0; round < 2; ++round) {
-        if (state->cancel->cancelled()) {
+        if (co_await stopRequested()) {
             setAnalysisError(kind,
                              AnalysisError{AnalysisError::Kind::Cancelled, 0,
                                            fmt::format("{}: cancelled", analysisName(kind))},
@@ -246,7 +267,7 @@ asio::awaitable<void> AnalysisScheduler::askOne(StatePtr state, AnalysisKind kin
         request.images = images;
         request.format = &analysisSchema(kind);
         request.stream = options_.stream;
-        ChatOutcome outcome = co_await client_->chat(std::move(request), state->cancel);
+        ChatOutcome outcome = co_await client_->chat(std::move(request));
         const bool cancelled =
             outcome.error && outcome.error->kind == AnalysisError::Kind::Cancelled;
         if (!cancelled) {
@@ -298,8 +319,11 @@ asio::awaitable<void> AnalysisScheduler::askOne(StatePtr state, AnalysisKind kin
 
 asio::awaitable<void> AnalysisScheduler::askCombined(StatePtr state) {
     auto self = shared_from_this();
+    // A cancellation is a value here (Cancelled answers), never an exception
+    // thrown at the next co_await (each of these coroutines may be an entry point).
+    co_await asio::this_coro::throw_if_cancelled(false);
     const Clock::time_point start = Clock::now();
-    const std::string& model = client_->settings().model.name;
+    const std::string& model = client_->model();
     auto markAll = [&](auto&& fn) {
         for (AnalysisKind kind : kAllAnalyses) {
             if (asked_[index(kind)]) {
@@ -321,7 +345,7 @@ asio::awaitable<void> AnalysisScheduler::askCombined(StatePtr state) {
         co_return;
     }
     for (int round = 0; round < 2; ++round) {
-        if (state->cancel->cancelled()) {
+        if (co_await stopRequested()) {
             failAll(AnalysisError{AnalysisError::Kind::Cancelled, 0, "cancelled"});
             co_return;
         }
@@ -351,7 +375,7 @@ asio::awaitable<void> AnalysisScheduler::askCombined(StatePtr state) {
         request.images = images;
         request.format = &combinedSchema_;
         request.stream = options_.stream;
-        ChatOutcome outcome = co_await client_->chat(std::move(request), state->cancel);
+        ChatOutcome outcome = co_await client_->chat(std::move(request));
         const bool cancelled =
             outcome.error && outcome.error->kind == AnalysisError::Kind::Cancelled;
         if (!cancelled) {
@@ -441,7 +465,7 @@ void AnalysisScheduler::recordAutoMeasurement(const SequenceState& state) {
 void AnalysisScheduler::finish(SequenceState& state) {
     active_.erase(state.ticket);
     SequenceMetrics& m = state.metrics;
-    m.cancelled = state.cancel->cancelled();
+    m.cancelled = state.cancelled;
     m.mosaic = state.mosaic;
     m.elapsed = msSince(state.submitted);
     const SteadyTime from =
@@ -486,7 +510,7 @@ void AnalysisScheduler::finish(SequenceState& state) {
 
 LlmMetricsSnapshot AnalysisScheduler::metrics() const {
     LlmMetricsSnapshot s;
-    s.configuredMode = client_->settings().scheduler.mode;
+    s.configuredMode = settings_.mode;
     s.activeMode = activeMode();
     s.concurrencyGain = gain_;
     s.sequences = sequences_;

@@ -9,6 +9,10 @@
 /// automatic mosaic fallback, cancellation per sequence and of everything.
 /// See docs/llm.md.
 ///
+/// Cancellation is Asio's: each submitted sequence runs under its own
+/// cancellation signal (cancel(), cancelAll()); run() under the awaiting
+/// coroutine's. Cancelled requests close their connections at once.
+///
 /// Threading: call every member on the io_context's thread; callbacks run there.
 
 #include <chrono>
@@ -22,9 +26,8 @@
 
 #include "llm/analyses.h"
 #include "llm/answers.h"
-#include "llm/cancel.h"
 #include "llm/llm_metrics.h"
-#include "llm/ollama_client.h"
+#include "llm/model_client.h"
 #include "llm/response_cache.h"
 #include "llm/settings.h"
 #include "pipeline/sequence.h"
@@ -56,12 +59,13 @@ public:
     using Ticket = std::uint64_t;
     using Callback = std::function<void(SequenceResult)>;
 
-    /// \a client carries llm.* (model, mode, max_in_flight, cache settings);
-    /// \a analyses which analyses are asked and their prompts; \a layout the
-    /// configured encode.layout (part of the cache key).
+    /// \a client asks the model server; \a settings are the mode and the cache
+    /// (`llm.mode`, `llm.cache`); \a analyses which analyses are asked and
+    /// their prompts; \a layout the configured encode.layout (part of the cache key).
     static std::shared_ptr<AnalysisScheduler>
-    create(boost::asio::any_io_executor executor, OllamaClientPtr client, AnalysesSettings analyses,
-           ImageLayout layout = ImageLayout::Separate, SchedulerOptions options = {});
+    create(boost::asio::any_io_executor executor, ModelClientPtr client, SchedulerSettings settings,
+           AnalysesSettings analyses, ImageLayout layout = ImageLayout::Separate,
+           SchedulerOptions options = {});
     AnalysisScheduler(const AnalysisScheduler&) = delete;
     AnalysisScheduler& operator=(const AnalysisScheduler&) = delete;
 
@@ -71,9 +75,8 @@ public:
     /// shutdown() was called first.
     Ticket submit(EncodedSequencePtr sequence, Callback done);
 
-    /// Awaitable form of submit() (no ticket: cancel through \a cancel, or cancelAll()).
-    boost::asio::awaitable<SequenceResult> run(EncodedSequencePtr sequence,
-                                               CancelSignalPtr cancel = {});
+    /// Awaitable form of submit(), cancelled with the awaiting coroutine.
+    boost::asio::awaitable<SequenceResult> run(EncodedSequencePtr sequence);
 
     /// Cancels one sequence (latest-wins supersession): its requests are
     /// aborted, their connections closed. False if it already finished.
@@ -88,14 +91,16 @@ public:
     /// The mode the next sequence would use (auto resolved).
     LlmMode activeMode() const;
     LlmMetricsSnapshot metrics() const;
-    const OllamaClientPtr& client() const { return client_; }
+    const ModelClientPtr& client() const { return client_; }
+    const SchedulerSettings& settings() const { return settings_; }
 
 private:
     struct SequenceState;
     using StatePtr = std::shared_ptr<SequenceState>;
 
-    AnalysisScheduler(boost::asio::any_io_executor executor, OllamaClientPtr client,
-                      AnalysesSettings analyses, ImageLayout layout, SchedulerOptions options);
+    AnalysisScheduler(boost::asio::any_io_executor executor, ModelClientPtr client,
+                      SchedulerSettings settings, AnalysesSettings analyses, ImageLayout layout,
+                      SchedulerOptions options);
 
     LlmMode chooseMode();
     boost::asio::awaitable<void> runState(StatePtr state);
@@ -107,7 +112,8 @@ private:
     void finish(SequenceState& state);
 
     boost::asio::any_io_executor executor_;
-    OllamaClientPtr client_;
+    ModelClientPtr client_;
+    SchedulerSettings settings_;
     AnalysesSettings analyses_;
     AnalysisSet asked_{};
     boost::json::value combinedSchema_;

@@ -133,7 +133,8 @@ Run runSequences(const std::string& url, LlmMode mode, int count, const JpegImag
     s.server.timeout = 30s;
     s.scheduler.cache.entries = 0; // every sequence asks the server
     auto client = OllamaClient::create(io.get_executor(), s);
-    auto scheduler = AnalysisScheduler::create(io.get_executor(), client, AnalysesSettings{});
+    auto scheduler =
+        AnalysisScheduler::create(io.get_executor(), client, s.scheduler, AnalysesSettings{});
     Run run;
     for (int i = 0; i < count; ++i) {
         std::optional<SequenceResult> result;
@@ -281,7 +282,8 @@ int main(int argc, char** argv) {
         s.scheduler.mode = LlmMode::Parallel;
         s.scheduler.cache.entries = 0;
         auto client = OllamaClient::create(io.get_executor(), s);
-        auto scheduler = AnalysisScheduler::create(io.get_executor(), client, AnalysesSettings{});
+        auto scheduler =
+            AnalysisScheduler::create(io.get_executor(), client, s.scheduler, AnalysesSettings{});
         t0 = cpuSeconds();
         const auto wall0 = std::chrono::steady_clock::now();
         for (int k = 0; k < n; ++k) {

@@ -3,7 +3,11 @@
 // truncated streams, statuses and retries, stale keep-alive connections,
 // cancellation, the size cap, the in-flight limit and the Host header.
 
+#include <atomic>
+
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -227,6 +231,22 @@ void runUntil(asio::io_context& io, const std::function<bool()>& condition) {
     }
 }
 
+/// Starts \a client.chat(request) on \a io; \a done gets the outcome. With
+/// \a cancel, the request runs under that cancellation signal.
+void spawnChat(asio::io_context& io, ModelClient& client, ChatRequest request,
+               std::function<void(ChatOutcome)> done, asio::cancellation_signal* cancel = nullptr) {
+    auto handler = [done = std::move(done)](std::exception_ptr e, ChatOutcome outcome) {
+        REQUIRE_FALSE(e);
+        done(std::move(outcome));
+    };
+    if (cancel != nullptr) {
+        asio::co_spawn(io, client.chat(std::move(request)),
+                       asio::bind_cancellation_slot(cancel->slot(), std::move(handler)));
+    } else {
+        asio::co_spawn(io, client.chat(std::move(request)), std::move(handler));
+    }
+}
+
 ChatRequest question() {
     ChatRequest r;
     r.label = "face_state";
@@ -411,18 +431,51 @@ TEST_CASE("cancellation closes the socket at once", "[client]") {
     asio::io_context io;
     RawServer server(io, [](const std::string&, int) { return Reply{{}, false, true}; });
     auto client = OllamaClient::create(io.get_executor(), settingsFor(server));
-    auto cancel = std::make_shared<CancelSignal>();
+    asio::cancellation_signal cancel;
     std::optional<ChatOutcome> out;
-    client->chat(question(), cancel, [&](ChatOutcome o) { out = std::move(o); });
+    spawnChat(
+        io, *client, question(), [&](ChatOutcome o) { out = std::move(o); }, &cancel);
     runUntil(io, [&] { return server.requests.size() == 1; });
     REQUIRE(server.requests.size() == 1);
-    cancel->cancel();
+    cancel.emit(asio::cancellation_type::terminal);
     runUntil(io, [&] { return out.has_value() && server.peerClosed == 1; });
     REQUIRE(out);
     CHECK(out->error->kind == AnalysisError::Kind::Cancelled);
     CHECK(server.peerClosed == 1);
     CHECK(client->stats().openConnections == 0);
     CHECK(client->stats().inFlight == 0);
+}
+
+TEST_CASE("cancelAll ends waiting and open requests at once, and the client stays usable",
+          "[client]") {
+    asio::io_context io;
+    std::atomic<bool> answer{false};
+    RawServer server(io, [&](const std::string&, int) {
+        if (answer) {
+            return Reply{{ndjsonResponse({doneLine(R"({"state":"AWAKE"})")})}};
+        }
+        return Reply{{}, false, true};
+    });
+    LlmSettings s = settingsFor(server);
+    s.server.maxInFlight = 1;
+    auto client = OllamaClient::create(io.get_executor(), s);
+    std::vector<ChatOutcome> outs;
+    spawnChat(io, *client, question(), [&](ChatOutcome o) { outs.push_back(std::move(o)); });
+    spawnChat(io, *client, question(), [&](ChatOutcome o) { outs.push_back(std::move(o)); });
+    // One request is open on the server, the other waits for the only slot.
+    runUntil(io, [&] { return server.requests.size() == 1 && client->stats().queued == 1; });
+    REQUIRE(client->stats().queued == 1);
+    client->cancelAll();
+    runUntil(io, [&] { return outs.size() == 2 && server.peerClosed == 1; });
+    REQUIRE(outs.size() == 2);
+    for (const ChatOutcome& o : outs) {
+        REQUIRE_FALSE(o.ok());
+        CHECK(o.error->kind == AnalysisError::Kind::Cancelled);
+    }
+    CHECK(client->stats().inFlight == 0);
+    CHECK(client->stats().openConnections == 0);
+    answer = true;
+    CHECK(runAwait(io, client->chat(question())).ok());
 }
 
 TEST_CASE("first-byte timeout closes the connection", "[client]") {
@@ -468,7 +521,7 @@ TEST_CASE("at most max_in_flight requests are open", "[client]") {
     int done = 0;
     std::size_t maxInFlight = 0;
     for (int i = 0; i < 6; ++i) {
-        client->chat(question(), nullptr, [&](ChatOutcome o) {
+        spawnChat(io, *client, question(), [&](ChatOutcome o) {
             CHECK(o.ok());
             ++done;
         });

@@ -155,8 +155,8 @@ struct Rig {
     Rig(LlmSettings settings, SchedulerOptions options = {},
         AnalysesSettings analyses = AnalysesSettings{}) {
         client = OllamaClient::create(io.get_executor(), settings);
-        scheduler = AnalysisScheduler::create(io.get_executor(), client, analyses,
-                                              ImageLayout::Separate, options);
+        scheduler = AnalysisScheduler::create(io.get_executor(), client, settings.scheduler,
+                                              analyses, ImageLayout::Separate, options);
     }
     void runUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;

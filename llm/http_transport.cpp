@@ -1,0 +1,632 @@
+#include "llm/http_transport.h"
+
+#include <algorithm>
+#include <array>
+#include <random>
+#include <set>
+#include <span>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/span_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+
+#include "base/log.h"
+
+namespace dmsd {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+milliseconds msSince(Clock::time_point start) {
+    return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+}
+
+AnalysisError makeError(AnalysisError::Kind kind, std::string message, int status = 0) {
+    return AnalysisError{kind, status, std::move(message)};
+}
+
+Clock::time_point earliest(Clock::time_point deadline, milliseconds limit) {
+    if (limit.count() <= 0) {
+        return deadline;
+    }
+    return std::min(deadline, Clock::now() + limit);
+}
+
+/// True when the awaiting coroutine has been asked to stop.
+asio::awaitable<bool> stopRequested() {
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    co_return state.cancelled() != asio::cancellation_type::none;
+}
+
+} // namespace
+
+struct HttpTransport::Impl {
+    /// A keep-alive connection; counts itself in `open` while alive.
+    struct Connection {
+        Connection(const asio::any_io_executor& ex, std::size_t& open) : stream(ex), open_(open) {
+            ++open_;
+        }
+        ~Connection() { --open_; }
+        Connection(const Connection&) = delete;
+        Connection& operator=(const Connection&) = delete;
+        beast::tcp_stream stream;
+        beast::flat_buffer buffer;
+        std::size_t& open_;
+    };
+    using ConnectionPtr = std::unique_ptr<Connection>;
+
+    /// `llm.max_in_flight` tokens; a call holds one while it talks to the server.
+    using Slots = asio::experimental::channel<void(boost::system::error_code)>;
+    using Resolved =
+        asio::experimental::channel<void(boost::system::error_code, tcp::resolver::results_type)>;
+
+    /// Where an attempt failed, for the message and the retry decision.
+    enum class Phase { Connect, Write, FirstByte, Body, Done };
+    struct Failure {
+        boost::system::error_code ec;
+        Phase phase = Phase::Connect;
+        bool reused = false;      ///< a pooled connection
+        bool receivedAny = false; ///< the server sent something
+        bool tooLarge = false;
+        bool dropped = false; ///< the reader stopped reading
+    };
+
+    /// A slot held by a call; given back when released or destroyed.
+    class Slot {
+    public:
+        Slot() = default;
+        explicit Slot(Impl* impl) : impl_(impl) {}
+        Slot(Slot&& other) noexcept : impl_(std::exchange(other.impl_, nullptr)) {}
+        Slot& operator=(Slot&& other) noexcept {
+            release();
+            impl_ = std::exchange(other.impl_, nullptr);
+            return *this;
+        }
+        Slot(const Slot&) = delete;
+        Slot& operator=(const Slot&) = delete;
+        ~Slot() { release(); }
+        void release() {
+            if (Impl* impl = std::exchange(impl_, nullptr)) {
+                --impl->inFlight;
+                impl->slots.try_send(boost::system::error_code{});
+            }
+        }
+
+    private:
+        Impl* impl_ = nullptr;
+    };
+
+    /// Registers a timer every wait of a call runs against, for cancelAll().
+    class WaitMark {
+    public:
+        WaitMark(Impl& impl, asio::steady_timer& timer) : impl_(impl), timer_(&timer) {
+            impl_.waits.insert(timer_);
+        }
+        ~WaitMark() { impl_.waits.erase(timer_); }
+        WaitMark(const WaitMark&) = delete;
+        WaitMark& operator=(const WaitMark&) = delete;
+
+    private:
+        Impl& impl_;
+        asio::steady_timer* timer_;
+    };
+
+    /// Registers a connection in use, for cancelAll().
+    class BusyMark {
+    public:
+        BusyMark(Impl& impl, Connection* connection) : impl_(impl), connection_(connection) {
+            impl_.busy.insert(connection_);
+        }
+        ~BusyMark() { impl_.busy.erase(connection_); }
+        BusyMark(const BusyMark&) = delete;
+        BusyMark& operator=(const BusyMark&) = delete;
+
+    private:
+        Impl& impl_;
+        Connection* connection_;
+    };
+
+    Impl(asio::any_io_executor ex, const ServerSettings& s, TransportOptions o)
+        : executor(std::move(ex)), settings(s), options(o),
+          slots(executor, static_cast<std::size_t>(std::max(1, s.maxInFlight))),
+          rng(std::random_device{}()) {
+        settings.maxInFlight = std::max(1, s.maxInFlight);
+        // The configuration checked llm.url with the same parser: a failure here
+        // means a caller skipped it, and every call reports why instead.
+        std::string problem;
+        endpoint = parseServerUrl(s.url, &problem);
+        if (!endpoint) {
+            unusable = fmt::format("llm.url: {}", problem);
+        }
+        for (int i = 0; i < settings.maxInFlight; ++i) {
+            slots.try_send(boost::system::error_code{});
+        }
+    }
+
+    asio::any_io_executor executor;
+    ServerSettings settings;
+    TransportOptions options;
+    std::optional<ServerEndpoint> endpoint;
+    std::string unusable; ///< why no call can be made (a bad llm.url); empty: fine
+
+    Slots slots;
+    std::size_t inFlight = 0;
+    std::size_t queued = 0;
+    std::size_t open = 0;
+    std::vector<ConnectionPtr> idle;
+    std::set<Connection*> busy;
+    std::set<asio::steady_timer*> waits;
+    std::uint64_t generation = 0; ///< bumped by cancelAll(): calls of earlier ones stop
+    std::mt19937 rng;
+    std::uint64_t attempts = 0;
+    std::uint64_t retries = 0;
+    std::uint64_t opened = 0;
+
+    // --- slots ------------------------------------------------------------
+
+    asio::awaitable<std::optional<AnalysisError>> acquire(const HttpCall& call, Slot& slot,
+                                                          std::uint64_t gen) {
+        if (slots.try_receive([](boost::system::error_code) {})) {
+            ++inFlight;
+            slot = Slot(this);
+            co_return std::nullopt;
+        }
+        if (queued >= options.maxQueued) {
+            co_return makeError(AnalysisError::Kind::ConnectionFailed,
+                                fmt::format("too many requests waiting for {} ({} queued, "
+                                            "llm.max_in_flight {}); the server is too slow",
+                                            settings.url, queued, settings.maxInFlight));
+        }
+        ++queued;
+        asio::steady_timer timer(executor, call.deadline);
+        const WaitMark mark(*this, timer);
+        auto [order, received, expired] =
+            co_await asio::experimental::make_parallel_group(slots.async_receive(asio::deferred),
+                                                             timer.async_wait(asio::deferred))
+                .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+        (void)order;
+        (void)expired;
+        --queued;
+        if (!received) {
+            // A token, even if the deadline or a cancellation came at the same moment.
+            ++inFlight;
+            slot = Slot(this);
+            if (gen != generation || co_await stopRequested()) {
+                slot.release();
+                co_return makeError(AnalysisError::Kind::Cancelled,
+                                    fmt::format("{}: cancelled", call.what));
+            }
+            co_return std::nullopt;
+        }
+        if (gen != generation || co_await stopRequested()) {
+            co_return makeError(AnalysisError::Kind::Cancelled,
+                                fmt::format("{}: cancelled", call.what));
+        }
+        co_return makeError(AnalysisError::Kind::Timeout,
+                            fmt::format("no free request slot for {} within llm.timeout ({} ms; "
+                                        "llm.max_in_flight {})",
+                                        settings.url, settings.timeout.count(),
+                                        settings.maxInFlight));
+    }
+
+    // --- one exchange -----------------------------------------------------
+
+    ConnectionPtr takeIdle() {
+        if (idle.empty()) {
+            return nullptr;
+        }
+        ConnectionPtr c = std::move(idle.back());
+        idle.pop_back();
+        return c;
+    }
+
+    void keepIdle(ConnectionPtr c) {
+        if (idle.size() < static_cast<std::size_t>(settings.maxInFlight)) {
+            idle.push_back(std::move(c));
+        }
+    }
+
+    /// Name resolution within \a by: getaddrinfo runs on Asio's resolver thread
+    /// and cannot be interrupted, so the call stops waiting for it instead.
+    asio::awaitable<std::pair<boost::system::error_code, tcp::resolver::results_type>>
+    resolve(Clock::time_point by) {
+        auto resolver = std::make_shared<tcp::resolver>(executor);
+        auto done = std::make_shared<Resolved>(executor, 1);
+        resolver->async_resolve(
+            endpoint->host, endpoint->port,
+            [resolver, done](boost::system::error_code ec, tcp::resolver::results_type results) {
+                done->try_send(ec, std::move(results));
+            });
+        asio::steady_timer timer(executor, by);
+        const WaitMark mark(*this, timer);
+        auto [order, ec, results, expired] =
+            co_await asio::experimental::make_parallel_group(done->async_receive(asio::deferred),
+                                                             timer.async_wait(asio::deferred))
+                .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+        (void)expired;
+        if (order[0] == 0 && !ec) {
+            co_return std::pair{ec, std::move(results)};
+        }
+        resolver->cancel();
+        if (order[0] == 0) {
+            co_return std::pair{ec, tcp::resolver::results_type{}};
+        }
+        co_return std::pair{boost::system::error_code(beast::error::timeout),
+                            tcp::resolver::results_type{}};
+    }
+
+    asio::awaitable<Failure> exchange(const HttpCall& call, ResponseReader& reader, bool fresh,
+                                      HttpExchange& x) {
+        Failure f;
+        ConnectionPtr conn = fresh ? nullptr : takeIdle();
+        f.reused = conn != nullptr;
+        if (!conn) {
+            f.phase = Phase::Connect;
+            conn = std::make_unique<Connection>(executor, open);
+            ++opened;
+            const Clock::time_point connectBy = earliest(call.deadline, settings.connectTimeout);
+            auto [rec, results] = co_await resolve(connectBy);
+            if (rec) {
+                f.ec = rec;
+                co_return f;
+            }
+            conn->stream.expires_at(connectBy);
+            const BusyMark busyConnecting(*this, conn.get());
+            auto [cec, ep] = co_await conn->stream.async_connect(results, kUseTuple);
+            (void)ep;
+            if (cec) {
+                f.ec = cec;
+                co_return f;
+            }
+            boost::system::error_code ignored;
+            conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+        }
+        const BusyMark busy(*this, conn.get());
+
+        f.phase = Phase::Write;
+        http::request<http::span_body<const char>> req{call.verb, call.path, 11};
+        req.set(http::field::host, endpoint->hostHeader);
+        req.set(http::field::user_agent, "dmsd/0.1");
+        req.set(http::field::accept, "application/x-ndjson, application/json");
+        if (call.body) {
+            req.set(http::field::content_type, "application/json");
+            req.body() = std::span<const char>(call.body->data(), call.body->size());
+        }
+        req.prepare_payload();
+        conn->stream.expires_at(call.deadline);
+        {
+            auto [wec, n] = co_await http::async_write(conn->stream, req, kUseTuple);
+            (void)n;
+            if (wec) {
+                f.ec = wec;
+                co_return f;
+            }
+        }
+
+        f.phase = Phase::FirstByte;
+        http::response_parser<http::buffer_body> parser;
+        parser.body_limit(settings.maxResponseBytes);
+        conn->stream.expires_at(earliest(call.deadline, settings.firstByteTimeout));
+        {
+            auto [hec, n] =
+                co_await http::async_read_header(conn->stream, conn->buffer, parser, kUseTuple);
+            (void)n;
+            f.receivedAny = parser.got_some() || conn->buffer.size() > 0;
+            if (hec) {
+                f.ec = hec;
+                f.tooLarge = hec == http::error::header_limit || hec == http::error::body_limit;
+                co_return f;
+            }
+        }
+        f.receivedAny = true;
+        x.status = static_cast<int>(parser.get().result_int());
+        const bool lines = reader.readsLines() && x.status >= 200 && x.status < 300;
+
+        f.phase = Phase::Body;
+        std::array<char, 16384> chunk{};
+        std::string lineBuffer;
+        std::size_t total = 0;
+        while (!parser.is_done()) {
+            parser.get().body().data = chunk.data();
+            parser.get().body().size = chunk.size();
+            conn->stream.expires_at(earliest(call.deadline, settings.idleTimeout));
+            auto [bec, n] =
+                co_await http::async_read(conn->stream, conn->buffer, parser, kUseTuple);
+            (void)n;
+            if (bec == http::error::need_buffer) {
+                bec = {};
+            }
+            const std::size_t got = chunk.size() - parser.get().body().size;
+            if (got > 0 && !x.firstBodyByte) {
+                x.firstBodyByte = Clock::now();
+            }
+            total += got;
+            if (bec == http::error::body_limit || total > settings.maxResponseBytes) {
+                f.tooLarge = true;
+                f.ec = http::error::body_limit;
+                co_return f;
+            }
+            if (lines) {
+                lineBuffer.append(chunk.data(), got);
+                std::size_t start = 0;
+                for (std::size_t nl = lineBuffer.find('\n'); nl != std::string::npos;
+                     nl = lineBuffer.find('\n', start)) {
+                    if (!reader.line(std::string_view(lineBuffer).substr(start, nl - start))) {
+                        f.dropped = true;
+                        break;
+                    }
+                    start = nl + 1;
+                }
+                lineBuffer.erase(0, start);
+                if (f.dropped) {
+                    f.phase = Phase::Done; // the rest is not worth reading; judge what came
+                    co_return f;
+                }
+            } else {
+                x.body.append(chunk.data(), got);
+            }
+            if (bec) {
+                f.ec = bec;
+                co_return f;
+            }
+        }
+        if (lines && !lineBuffer.empty()) {
+            f.dropped = !reader.line(lineBuffer);
+        }
+        f.phase = Phase::Done;
+        if (!f.dropped && parser.keep_alive() && !co_await stopRequested()) {
+            keepIdle(std::move(conn));
+        }
+        co_return f;
+    }
+
+    /// Describes a transport failure and how it may be retried.
+    std::pair<AnalysisError, Retry> transportError(const Failure& f, const HttpCall& call) const {
+        using K = AnalysisError::Kind;
+        const std::string_view what = call.what;
+        if (f.tooLarge) {
+            return {makeError(K::MalformedBody,
+                              fmt::format("{}: response from {} larger than {} bytes "
+                                          "(llm.max_response_bytes); connection closed",
+                                          what, settings.url, settings.maxResponseBytes)),
+                    Retry::No};
+        }
+        const bool timeout = f.ec == beast::error::timeout;
+        const bool overall = timeout && Clock::now() >= call.deadline - milliseconds(1);
+        switch (f.phase) {
+        case Phase::Connect:
+            if (timeout) {
+                return {makeError(K::Timeout,
+                                  fmt::format("{}: connecting to {} timed out after {} ms", what,
+                                              settings.url, settings.connectTimeout.count())),
+                        Retry::Backoff};
+            }
+            return {makeError(K::ConnectionFailed,
+                              fmt::format("{}: cannot connect to the model server at {}: {}", what,
+                                          settings.url, f.ec.message())),
+                    Retry::Backoff};
+        case Phase::Write:
+        case Phase::FirstByte:
+            if (timeout) {
+                return {makeError(K::Timeout,
+                                  overall
+                                      ? fmt::format("{}: no answer from {} within llm.timeout "
+                                                    "({} ms)",
+                                                    what, settings.url, settings.timeout.count())
+                                      : fmt::format("{}: no answer from {} within {} ms "
+                                                    "(first byte)",
+                                                    what, settings.url,
+                                                    settings.firstByteTimeout.count())),
+                        Retry::No};
+            }
+            if (!f.receivedAny) {
+                // A pooled connection the server closed meanwhile (restart, idle close).
+                return {makeError(K::ConnectionFailed,
+                                  fmt::format("{}: connection to {} closed before an answer: {}",
+                                              what, settings.url, f.ec.message())),
+                        f.reused ? Retry::Stale : Retry::Backoff};
+            }
+            return {makeError(K::MalformedBody, fmt::format("{}: malformed HTTP answer from {}: {}",
+                                                            what, settings.url, f.ec.message())),
+                    Retry::No};
+        case Phase::Body:
+            if (timeout) {
+                return {
+                    makeError(K::Timeout,
+                              overall
+                                  ? fmt::format("{}: answer from {} not complete within "
+                                                "llm.timeout ({} ms)",
+                                                what, settings.url, settings.timeout.count())
+                                  : fmt::format("{}: answer from {} stalled for more "
+                                                "than {} ms",
+                                                what, settings.url, settings.idleTimeout.count())),
+                    Retry::No};
+            }
+            return {makeError(K::ConnectionFailed,
+                              fmt::format("{}: connection to {} lost in the middle of the "
+                                          "answer: {}",
+                                          what, settings.url, f.ec.message())),
+                    Retry::Once};
+        case Phase::Done:
+            break;
+        }
+        return {makeError(K::ConnectionFailed, fmt::format("{}: {}", what, f.ec.message())),
+                Retry::No};
+    }
+
+    // --- a call -------------------------------------------------------------
+
+    asio::awaitable<HttpCallResult> run(HttpCall call, const ReaderFactory& makeReader) {
+        co_await asio::this_coro::throw_if_cancelled(false);
+        const Clock::time_point start = Clock::now();
+        const std::uint64_t gen = generation;
+        HttpCallResult out;
+        auto cancelledError = [&] {
+            return makeError(AnalysisError::Kind::Cancelled,
+                             fmt::format("{}: cancelled", call.what));
+        };
+        if (!unusable.empty()) {
+            out.error = makeError(AnalysisError::Kind::ConnectionFailed, unusable);
+            co_return out;
+        }
+        bool staleRetried = false;
+        bool onceUsed = false;
+        bool fresh = false;
+        milliseconds backoff = options.backoffInitial;
+        while (true) {
+            if (gen != generation || co_await stopRequested()) {
+                out.error = cancelledError();
+                break;
+            }
+            Slot slot;
+            if (call.takesSlot) {
+                // GCC 12 mishandles co_await in an if-initializer: keep it a statement.
+                std::optional<AnalysisError> slotError = co_await acquire(call, slot, gen);
+                if (slotError) {
+                    out.error = std::move(slotError);
+                    break;
+                }
+            }
+            ++out.attempts;
+            ++attempts;
+            std::unique_ptr<ResponseReader> reader = makeReader();
+            HttpExchange x;
+            const Failure f = co_await exchange(call, *reader, fresh, x);
+            slot.release();
+            fresh = false;
+            std::optional<std::pair<AnalysisError, Retry>> verdict;
+            if (f.ec) {
+                verdict = transportError(f, call);
+            } else {
+                verdict = reader->judge(x);
+            }
+            if (!verdict) {
+                out.reader = std::move(reader);
+                out.exchange = std::move(x);
+                break; // an answer that came is kept, even if a cancellation followed
+            }
+            if (gen != generation || co_await stopRequested()) {
+                out.error = cancelledError();
+                break;
+            }
+            auto [error, retry] = std::move(*verdict);
+            if (retry == Retry::Stale && staleRetried) {
+                retry = Retry::Backoff;
+            }
+            if (!call.retries && retry != Retry::Stale) {
+                retry = Retry::No;
+            }
+            if (out.attempts >= options.maxAttempts) {
+                retry = Retry::No;
+            }
+            if (retry == Retry::Stale) {
+                staleRetried = true;
+                fresh = true;
+                ++retries;
+                continue;
+            }
+            if (retry == Retry::Once && !onceUsed) {
+                onceUsed = true;
+                ++retries;
+                log::debug("{}; retrying once", error.message);
+                continue;
+            }
+            if (retry == Retry::Backoff) {
+                std::uniform_real_distribution<double> jitter(0.5, 1.0);
+                const auto delay = milliseconds(static_cast<std::int64_t>(
+                    double(std::min(backoff, options.backoffMax).count()) * jitter(rng)));
+                if (Clock::now() + delay < call.deadline) {
+                    backoff *= 2;
+                    ++retries;
+                    asio::steady_timer timer(executor, delay);
+                    const WaitMark mark(*this, timer);
+                    co_await timer.async_wait(kUseTuple);
+                    continue; // the loop's first check sees a cancellation
+                }
+            }
+            if (out.attempts > 1) {
+                error.message += fmt::format(" (after {} attempts)", out.attempts);
+            }
+            out.error = std::move(error);
+            break;
+        }
+        out.latency = msSince(start);
+        co_return out;
+    }
+};
+
+// ---------------------------------------------------------------------------
+
+HttpTransport::HttpTransport(asio::any_io_executor executor, ServerSettings settings,
+                             TransportOptions options)
+    : settings_(std::move(settings)),
+      impl_(std::make_unique<Impl>(std::move(executor), settings_, options)) {
+    settings_.maxInFlight = impl_->settings.maxInFlight;
+}
+
+HttpTransport::~HttpTransport() = default;
+
+std::shared_ptr<HttpTransport> HttpTransport::create(asio::any_io_executor executor,
+                                                     ServerSettings settings,
+                                                     TransportOptions options) {
+    return std::shared_ptr<HttpTransport>(
+        new HttpTransport(std::move(executor), std::move(settings), options));
+}
+
+asio::awaitable<HttpCallResult> HttpTransport::call(HttpCall call, ReaderFactory makeReader) {
+    auto self = shared_from_this(); // the call keeps the transport (and its pool) alive
+    HttpCallResult out = co_await impl_->run(std::move(call), makeReader);
+    co_return out;
+}
+
+void HttpTransport::cancelAll() {
+    ++impl_->generation;
+    impl_->idle.clear();
+    boost::system::error_code ignored;
+    for (Impl::Connection* connection : impl_->busy) {
+        connection->stream.socket().close(ignored);
+    }
+    for (asio::steady_timer* timer : impl_->waits) {
+        timer->cancel();
+    }
+}
+
+ClientStats HttpTransport::stats() const {
+    ClientStats s;
+    s.openConnections = impl_->open;
+    s.idleConnections = impl_->idle.size();
+    s.inFlight = impl_->inFlight;
+    s.queued = impl_->queued;
+    s.attempts = impl_->attempts;
+    s.retries = impl_->retries;
+    s.connectionsOpened = impl_->opened;
+    return s;
+}
+
+asio::any_io_executor HttpTransport::executor() const {
+    return impl_->executor;
+}
+
+} // namespace dmsd
