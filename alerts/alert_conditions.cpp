@@ -6,6 +6,13 @@
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
+#include "llm/analyses/attention.h"
+#include "llm/analyses/face_state.h"
+#include "llm/analyses/general_scene.h"
+#include "llm/analyses/hand_position.h"
+#include "llm/analyses/impaired_driving.h"
+#include "llm/analysis.h"
+
 namespace dmsd {
 
 namespace {
@@ -41,36 +48,21 @@ Vote voteFrom(bool conditionHolds, double confidence) {
                           : Vote{Vote::Source::Voted, Verdict::Absent, 1.0 - c};
 }
 
-/// The vote of an analysis that was asked: not asked, failed or below the floor
+/// The vote of \a Answer's analysis: not asked, failed or below the floor
 /// become Unknown; otherwise `decide` reads the answer.
-template <class T, class Decide>
-Vote voteOf(const std::optional<Outcome<T>>& outcome, const ReadingRules& rules, Decide decide) {
-    if (!outcome) {
+template <class Answer, class Decide>
+Vote voteOf(const SequenceAnswers& answers, const ReadingRules& rules, Decide decide) {
+    if (!answers.asked(Answer::kKind)) {
         return {};
     }
-    if (!outcome->ok()) {
+    const Answer* answer = answers.get<Answer>();
+    if (answer == nullptr) {
         return {Vote::Source::Failed, Verdict::Unknown, 0.0};
     }
-    if (!confident(outcome->answer->confidence, rules)) {
+    if (!confident(answer->confidence, rules)) {
         return {Vote::Source::BelowFloor, Verdict::Unknown, 0.0};
     }
-    return decide(*outcome->answer);
-}
-
-/// Evidence entry of one analysis: its answer's fields, or its error.
-template <class T, class Fields>
-void addEvidence(json::object& analyses, AnalysisKind kind,
-                 const std::optional<Outcome<T>>& outcome, Fields fields) {
-    if (!outcome) {
-        return;
-    }
-    json::object entry;
-    if (!outcome->ok()) {
-        entry["error"] = outcome->error ? analysisErrorName(outcome->error->kind) : "unknown";
-    } else {
-        fields(*outcome->answer, entry);
-    }
-    analyses[analysisName(kind)] = std::move(entry);
+    return decide(*answer);
 }
 
 /// Rounds a confidence for the evidence so that the JSON stays short and stable.
@@ -86,6 +78,28 @@ void confidenceFields(double confidence, const ReadingRules& rules, json::object
     if (!confident(confidence, rules)) {
         entry["below_floor"] = true;
     }
+}
+
+/// Evidence entry of one analysis, `{"<name>": {...}}`: what its answer says
+/// (its descriptor's fields and the confidence), or its error; empty when not asked.
+json::object evidenceOf(AnalysisKind kind, const SequenceAnswers& answers,
+                        const ReadingRules& rules) {
+    if (!answers.asked(kind)) {
+        return {};
+    }
+    json::object entry;
+    if (const AnalysisError* error = answers.error(kind)) {
+        entry["error"] = analysisErrorName(error->kind);
+    } else if (answers.answered(kind)) {
+        const Analysis& a = analysis(kind);
+        entry = a.evidence(answers.answer(kind));
+        if (const std::optional<double> confidence = a.confidence(answers.answer(kind))) {
+            confidenceFields(*confidence, rules, entry);
+        }
+    } else {
+        entry["error"] = "unknown";
+    }
+    return {{analysisName(kind), std::move(entry)}};
 }
 
 /// Combines a primary analysis with a secondary one that can only add evidence
@@ -161,91 +175,59 @@ SequenceReading readSequence(const SequenceAnswers& answers, const ReadingRules&
     SequenceReading reading;
 
     // Evidence entries, one per asked analysis.
-    json::object faceEvidence;
-    addEvidence(faceEvidence, AnalysisKind::FaceState, answers.faceState,
-                [&](const FaceStateAnswer& a, json::object& e) {
-                    e["state"] = faceStateName(a.state);
-                    e["eyes_closed"] = a.eyesClosed;
-                    e["yawning"] = a.yawning;
-                    confidenceFields(a.confidence, rules, e);
-                });
-    json::object attentionEvidence;
-    addEvidence(attentionEvidence, AnalysisKind::Attention, answers.attention,
-                [&](const AttentionAnswer& a, json::object& e) {
-                    e["looking_at_road"] = a.lookingAtRoad;
-                    e["gaze"] = gazeName(a.gaze);
-                    e["eyes_open"] = a.eyesOpen;
-                    confidenceFields(a.confidence, rules, e);
-                });
-    json::object handEvidence;
-    addEvidence(handEvidence, AnalysisKind::HandPosition, answers.handPosition,
-                [&](const HandPositionAnswer& a, json::object& e) {
-                    e["hands_on_wheel"] = a.handsOnWheel;
-                    e["holding"] = holdingName(a.holding);
-                    confidenceFields(a.confidence, rules, e);
-                });
-    json::object sceneEvidence;
-    addEvidence(sceneEvidence, AnalysisKind::GeneralScene, answers.generalScene,
-                [&](const GeneralSceneAnswer& a, json::object& e) {
-                    e["driver_visible"] = a.driverVisible;
-                    e["occupants"] = a.occupants;
-                });
-    json::object impairedEvidence;
-    addEvidence(impairedEvidence, AnalysisKind::ImpairedDriving, answers.impairedDriving,
-                [&](const ImpairedDrivingAnswer& a, json::object& e) {
-                    e["concern"] = concernName(a.concern);
-                    json::array indicators;
-                    for (const std::string& indicator : a.indicators) {
-                        indicators.emplace_back(indicator);
-                    }
-                    e["indicators"] = std::move(indicators);
-                    confidenceFields(a.confidence, rules, e);
-                });
+    const json::object faceEvidence = evidenceOf(AnalysisKind::FaceState, answers, rules);
+    const json::object attentionEvidence = evidenceOf(AnalysisKind::Attention, answers, rules);
+    const json::object handEvidence = evidenceOf(AnalysisKind::HandPosition, answers, rules);
+    const json::object sceneEvidence = evidenceOf(AnalysisKind::GeneralScene, answers, rules);
+    const json::object impairedEvidence = evidenceOf(AnalysisKind::ImpairedDriving, answers, rules);
 
     // The scene decides DRIVER_NOT_VISIBLE; general_scene carries no confidence, so
     // its answer counts in full.
     Vote notVisible;
-    if (answers.generalScene) {
-        if (!answers.generalScene->ok()) {
-            notVisible.source = Vote::Source::Failed;
+    if (answers.asked(AnalysisKind::GeneralScene)) {
+        if (const GeneralSceneAnswer* scene = answers.get<GeneralSceneAnswer>()) {
+            notVisible = voteFrom(!scene->driverVisible, 1.0);
         } else {
-            notVisible = voteFrom(!answers.generalScene->answer->driverVisible, 1.0);
+            notVisible.source = Vote::Source::Failed;
         }
     }
     const bool driverUnseen = notVisible.verdict == Verdict::Present;
 
     // DROWSINESS: face_state primary; attention's eyes_open == false adds presence.
-    const Vote faceVote = voteOf(answers.faceState, rules, [](const FaceStateAnswer& a) {
+    const Vote faceVote = voteOf<FaceStateAnswer>(answers, rules, [](const FaceStateAnswer& a) {
         const bool drowsy = drowsyFace(a.state) || a.eyesClosed || a.yawning;
         if (!drowsy && a.state == FaceState::Unknown) {
             return Vote{Vote::Source::NoVerdict, Verdict::Unknown, 0.0};
         }
         return voteFrom(drowsy, a.confidence);
     });
-    const Vote eyesVote = voteOf(answers.attention, rules, [](const AttentionAnswer& a) {
+    const Vote eyesVote = voteOf<AttentionAnswer>(answers, rules, [](const AttentionAnswer& a) {
         return voteFrom(!a.eyesOpen, a.confidence);
     });
     // DISTRACTION: attention.looking_at_road.
-    const Vote roadVote = voteOf(answers.attention, rules, [](const AttentionAnswer& a) {
+    const Vote roadVote = voteOf<AttentionAnswer>(answers, rules, [](const AttentionAnswer& a) {
         return voteFrom(!a.lookingAtRoad, a.confidence);
     });
     // PHONE_USE: hand_position.holding primary; attention.gaze == phone adds presence.
-    const Vote holdingVote = voteOf(answers.handPosition, rules, [](const HandPositionAnswer& a) {
-        return voteFrom(a.holding == Holding::Phone, a.confidence);
-    });
-    const Vote gazePhoneVote = voteOf(answers.attention, rules, [](const AttentionAnswer& a) {
-        return voteFrom(a.gaze == Gaze::Phone, a.confidence);
-    });
+    const Vote holdingVote =
+        voteOf<HandPositionAnswer>(answers, rules, [](const HandPositionAnswer& a) {
+            return voteFrom(a.holding == Holding::Phone, a.confidence);
+        });
+    const Vote gazePhoneVote =
+        voteOf<AttentionAnswer>(answers, rules, [](const AttentionAnswer& a) {
+            return voteFrom(a.gaze == Gaze::Phone, a.confidence);
+        });
     // HANDS_OFF_WHEEL: hand_position.hands_on_wheel == 0 (out-of-range counts are unreadable).
-    const Vote handsVote = voteOf(answers.handPosition, rules, [](const HandPositionAnswer& a) {
-        if (a.handsOnWheel < 0 || a.handsOnWheel > 2) {
-            return Vote{Vote::Source::NoVerdict, Verdict::Unknown, 0.0};
-        }
-        return voteFrom(a.handsOnWheel == 0, a.confidence);
-    });
+    const Vote handsVote =
+        voteOf<HandPositionAnswer>(answers, rules, [](const HandPositionAnswer& a) {
+            if (a.handsOnWheel < 0 || a.handsOnWheel > 2) {
+                return Vote{Vote::Source::NoVerdict, Verdict::Unknown, 0.0};
+            }
+            return voteFrom(a.handsOnWheel == 0, a.confidence);
+        });
     // IMPAIRED_DRIVING: impaired_driving.concern == HIGH.
     const Vote impairedVote =
-        voteOf(answers.impairedDriving, rules, [](const ImpairedDrivingAnswer& a) {
+        voteOf<ImpairedDrivingAnswer>(answers, rules, [](const ImpairedDrivingAnswer& a) {
             return voteFrom(a.concern == Concern::High, a.confidence);
         });
 
@@ -288,33 +270,29 @@ SequenceReading readSequence(const SequenceAnswers& answers, const ReadingRules&
     int asked = 0;
     int answered = 0;
     int failed = 0;
-    auto count = [&](AnalysisKind kind, const auto& outcome) {
-        if (!outcome) {
-            return;
+    for (AnalysisKind kind : kAllAnalyses) {
+        if (!answers.asked(kind)) {
+            continue;
         }
         ++asked;
-        if (outcome->ok()) {
+        const AnalysisError* error = answers.error(kind);
+        if (answers.answered(kind)) {
             ++answered;
-        } else if (!outcome->error || outcome->error->kind != AnalysisError::Kind::Cancelled) {
+        } else if (error == nullptr || error->kind != AnalysisError::Kind::Cancelled) {
             ++failed;
             reading.analyzerErrors[analysisName(kind)] =
-                outcome->error ? analysisErrorName(outcome->error->kind) : "unknown";
+                error != nullptr ? analysisErrorName(error->kind) : "unknown";
         }
-    };
-    count(AnalysisKind::FaceState, answers.faceState);
-    count(AnalysisKind::Attention, answers.attention);
-    count(AnalysisKind::HandPosition, answers.handPosition);
-    count(AnalysisKind::GeneralScene, answers.generalScene);
-    count(AnalysisKind::ImpairedDriving, answers.impairedDriving);
+    }
     if (answered > 0) {
         reading.analyzerOk = true;
     } else if (asked > 0 && failed > 0) {
         reading.analyzerOk = false;
     }
 
-    if (!driverUnseen && answers.faceState && answers.faceState->ok() &&
-        confident(answers.faceState->answer->confidence, rules)) {
-        reading.driverState = answers.faceState->answer->state;
+    if (const FaceStateAnswer* face = answers.get<FaceStateAnswer>();
+        !driverUnseen && face != nullptr && confident(face->confidence, rules)) {
+        reading.driverState = face->state;
     }
     return reading;
 }

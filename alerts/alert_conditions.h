@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 
 #include "alerts/alert_types.h"
+#include "llm/analyses/face_state.h"
 #include "llm/answers.h"
 
 namespace dmsd {

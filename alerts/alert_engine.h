@@ -26,6 +26,7 @@
 #include "alerts/alert_conditions.h"
 #include "alerts/alert_types.h"
 #include "alerts/settings.h"
+#include "llm/analyses/face_state.h"
 #include "llm/answers.h"
 
 namespace dmsd {

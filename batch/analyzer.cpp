@@ -28,7 +28,7 @@
 #include "batch/duration_probe.h"
 #include "batch/output.h"
 #include "batch/progress.h"
-#include "llm/analyses.h"
+#include "llm/analysis.h"
 #include "llm/analysis_scheduler.h"
 #include "llm/model_backend.h"
 #include "pipeline/capture.h"
@@ -503,11 +503,11 @@ struct BatchAnalyzer::Impl {
         bool anyAnswer = false;
         bool anyAsked = false;
         for (AnalysisKind kind : kAllAnalyses) {
-            if (!analysisAsked(kind, result.answers)) {
+            if (!result.answers.asked(kind)) {
                 continue;
             }
             anyAsked = true;
-            if (analysisError(kind, result.answers) != nullptr) {
+            if (result.answers.error(kind) != nullptr) {
                 ++video.summary.analysisErrors;
             } else {
                 anyAnswer = true;

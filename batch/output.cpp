@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/json.h"
-#include "llm/analyses.h"
+#include "llm/analysis.h"
 #include "llm/llm_metrics.h"
 
 namespace dmsd::batch {

@@ -15,7 +15,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/version.h"
-#include "llm/analyses.h"
+#include "llm/analysis.h"
 #include "llm/llm_metrics.h"
 
 namespace dmsd {
@@ -367,23 +367,15 @@ void Daemon::onResult(SequenceResult result) {
     // gone: check its health (and keep checking) rather than wait for the next.
     bool anyAnswer = false;
     bool connectionFailed = false;
-    auto scan = [&](const auto& outcome) {
-        if (!outcome) {
-            return;
-        }
-        if (outcome->ok()) {
+    for (AnalysisKind kind : kAllAnalyses) {
+        const AnalysisError* error = shared->answers.error(kind);
+        if (shared->answers.answered(kind)) {
             anyAnswer = true;
-        } else if (outcome->error &&
-                   (outcome->error->kind == AnalysisError::Kind::ConnectionFailed ||
-                    outcome->error->kind == AnalysisError::Kind::Timeout)) {
+        } else if (error != nullptr && (error->kind == AnalysisError::Kind::ConnectionFailed ||
+                                        error->kind == AnalysisError::Kind::Timeout)) {
             connectionFailed = true;
         }
-    };
-    scan(shared->answers.faceState);
-    scan(shared->answers.attention);
-    scan(shared->answers.handPosition);
-    scan(shared->answers.generalScene);
-    scan(shared->answers.impairedDriving);
+    }
     if (anyAnswer && !modelOk_) {
         setModelHealth(true, {});
     } else if (!anyAnswer && connectionFailed && modelOk_) {

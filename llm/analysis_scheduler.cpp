@@ -5,7 +5,8 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -172,13 +173,10 @@ asio::awaitable<void> AnalysisScheduler::runState(StatePtr state) {
     }
     const LlmMode mode = chooseMode();
     state->metrics.mode = mode;
-    using namespace asio::experimental::awaitable_operators;
     switch (mode) {
     case LlmMode::Auto: // resolved by chooseMode()
     case LlmMode::Parallel:
-        co_await (askFaceChain(state) && askOne(state, AnalysisKind::Attention) &&
-                  askOne(state, AnalysisKind::HandPosition) &&
-                  askOne(state, AnalysisKind::GeneralScene));
+        co_await askChains(state);
         if (settings_.mode == LlmMode::Auto && !(co_await stopRequested())) {
             recordAutoMeasurement(*state);
         }
@@ -196,12 +194,30 @@ asio::awaitable<void> AnalysisScheduler::runState(StatePtr state) {
     finish(*state);
 }
 
-asio::awaitable<void> AnalysisScheduler::askFaceChain(StatePtr state) {
-    // A cancellation is a value here (Cancelled answers), never an exception
-    // thrown at the next co_await (each of these coroutines may be an entry point).
+asio::awaitable<void> AnalysisScheduler::askChains(StatePtr state) {
+    // Every analysis that depends on none starts at once; each is followed by
+    // the analyses given its answer (impaired_driving after face_state).
+    using Chain =
+        decltype(asio::co_spawn(executor_, askChain(state, AnalysisKind{}), asio::deferred));
+    std::vector<Chain> chains;
+    for (AnalysisKind kind : kAllAnalyses) {
+        if (!analysis(kind).dependsOn()) {
+            chains.push_back(asio::co_spawn(executor_, askChain(state, kind), asio::deferred));
+        }
+    }
+    // The group passes a cancellation of this sequence on to every chain.
+    co_await asio::experimental::make_parallel_group(std::move(chains))
+        .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+}
+
+asio::awaitable<void> AnalysisScheduler::askChain(StatePtr state, AnalysisKind root) {
     co_await asio::this_coro::throw_if_cancelled(false);
-    co_await askOne(state, AnalysisKind::FaceState);
-    co_await askOne(state, AnalysisKind::ImpairedDriving);
+    co_await askOne(state, root);
+    for (AnalysisKind kind : kAllAnalyses) {
+        if (analysis(kind).dependsOn() == root) {
+            co_await askOne(state, kind);
+        }
+    }
 }
 
 bool AnalysisScheduler::switchToMosaic(SequenceState& state) {
@@ -235,20 +251,16 @@ asio::awaitable<void> AnalysisScheduler::askOne(StatePtr state, AnalysisKind kin
     const std::string& model = client_->model();
     for (int round = 0; round < 2; ++round) {
         if (co_await stopRequested()) {
-            setAnalysisError(kind,
-                             AnalysisError{AnalysisError::Kind::Cancelled, 0,
-                                           fmt::format("{}: cancelled", analysisName(kind))},
-                             state->answers);
+            state->answers.setError(
+                kind, AnalysisError{AnalysisError::Kind::Cancelled, 0,
+                                    fmt::format("{}: cancelled", analysisName(kind))});
             m.errorKind = AnalysisError::Kind::Cancelled;
             co_return;
         }
         const std::vector<JpegImage>& images = state->images();
         const std::string frames =
             framesDescription(*state->sequence, state->mosaic, images.size());
-        const std::string prompt =
-            kind == AnalysisKind::ImpairedDriving
-                ? buildUserPrompt(kind, analyses_, frames, state->answers.faceState)
-                : buildUserPrompt(kind, analyses_, frames);
+        const std::string prompt = buildUserPrompt(kind, analyses_, frames, state->answers);
         const std::string key = ResponseCache::makeKey(model, analysisName(kind), prompt,
                                                        state->mosaic, *state->sequence);
         if (auto cached = cache_.find(key)) {
@@ -265,7 +277,7 @@ asio::awaitable<void> AnalysisScheduler::askOne(StatePtr state, AnalysisKind kin
         request.systemPrompt = std::string(systemPrompt());
         request.userPrompt = prompt;
         request.images = images;
-        request.format = &analysisSchema(kind);
+        request.format = &analysis(kind).schema();
         request.stream = options_.stream;
         ChatOutcome outcome = co_await client_->chat(std::move(request));
         const bool cancelled =
@@ -294,7 +306,7 @@ asio::awaitable<void> AnalysisScheduler::askOne(StatePtr state, AnalysisKind kin
                 ++requestErrors_;
             }
             m.errorKind = outcome.error->kind;
-            setAnalysisError(kind, std::move(*outcome.error), state->answers);
+            state->answers.setError(kind, std::move(*outcome.error));
             co_return;
         }
         const ChatResult& r = *outcome.result;
@@ -337,7 +349,7 @@ asio::awaitable<void> AnalysisScheduler::askCombined(StatePtr state) {
             e.message = fmt::format("{} (combined): {}", analysisName(kind), error.message);
             m.errorKind = e.kind;
             m.latency = msSince(start);
-            setAnalysisError(kind, std::move(e), state->answers);
+            state->answers.setError(kind, std::move(e));
         });
     };
     markAll([](AnalysisKind, AnalysisRunMetrics& m) { m.asked = true; });
@@ -361,7 +373,7 @@ asio::awaitable<void> AnalysisScheduler::askCombined(StatePtr state) {
                 state->answers = std::move(answers);
                 markAll([&](AnalysisKind kind, AnalysisRunMetrics& m) {
                     m.cacheHit = true;
-                    m.ok = analysisError(kind, state->answers) == nullptr;
+                    m.ok = state->answers.error(kind) == nullptr;
                     m.latency = msSince(start);
                 });
                 ++state->metrics.cacheHits;
@@ -419,7 +431,7 @@ asio::awaitable<void> AnalysisScheduler::askCombined(StatePtr state) {
             m.attempts = outcome.attempts;
             m.latency = msSince(start);
             m.firstToken = r.firstToken;
-            const AnalysisError* e = analysisError(kind, state->answers);
+            const AnalysisError* e = state->answers.error(kind);
             m.ok = e == nullptr;
             if (e != nullptr) {
                 m.errorKind = e->kind;
@@ -436,10 +448,9 @@ void AnalysisScheduler::recordAutoMeasurement(const SequenceState& state) {
     // slowest is then ~n with n slots and ~1 with one.
     double fastest = 0, slowest = 0;
     int n = 0;
-    for (AnalysisKind kind : {AnalysisKind::FaceState, AnalysisKind::Attention,
-                              AnalysisKind::HandPosition, AnalysisKind::GeneralScene}) {
+    for (AnalysisKind kind : kAllAnalyses) {
         const AnalysisRunMetrics& m = state.metrics.analyses[index(kind)];
-        if (!m.asked || m.cacheHit || !m.ok) {
+        if (analysis(kind).dependsOn() || !m.asked || m.cacheHit || !m.ok) {
             continue;
         }
         const double ms = std::max(1.0, double(m.latency.count()));

@@ -1,9 +1,9 @@
 #pragma once
 
 /// \file
-/// Asks the five analyses about an encoded sequence and hands back the typed
-/// answers and their figures: parallel (the four independent questions at once,
-/// impaired_driving as soon as face_state is known), combined (one question),
+/// Asks the analyses about an encoded sequence and hands back the typed
+/// answers and their figures: parallel (the independent questions at once, a
+/// dependent one as soon as its dependency is answered), combined (one question),
 /// sequential (baseline) or auto (parallel while the server really runs
 /// requests concurrently, combined when it serialises them). Response cache,
 /// automatic mosaic fallback, cancellation per sequence and of everything.
@@ -24,7 +24,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
-#include "llm/analyses.h"
+#include "llm/analysis.h"
 #include "llm/answers.h"
 #include "llm/llm_metrics.h"
 #include "llm/model_client.h"
@@ -105,7 +105,8 @@ private:
     LlmMode chooseMode();
     boost::asio::awaitable<void> runState(StatePtr state);
     boost::asio::awaitable<void> askOne(StatePtr state, AnalysisKind kind);
-    boost::asio::awaitable<void> askFaceChain(StatePtr state);
+    boost::asio::awaitable<void> askChains(StatePtr state);
+    boost::asio::awaitable<void> askChain(StatePtr state, AnalysisKind root);
     boost::asio::awaitable<void> askCombined(StatePtr state);
     bool switchToMosaic(SequenceState& state);
     void recordAutoMeasurement(const SequenceState& state);

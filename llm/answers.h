@@ -1,120 +1,60 @@
 #pragma once
 
 /// \file
-/// Typed answers of the five analyses (CONTRACT.md section 7). Dependency-free so
-/// that the decision engine can consume them without knowing anything of HTTP.
+/// The answers of one sequence, indexed by analysis: for each analysis asked,
+/// its typed answer (the struct its own file under llm/analyses/ declares) or
+/// the error in its place. A failed request is a value here, never thrown.
+/// Free of HTTP and JSON: the decision engine reads answers from here.
 
+#include <any>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <utility>
+
+#include "llm/analysis_list.h"
 
 namespace dmsd {
 
-/// The five analyses. Order is the canonical order used in output.
+/// The analyses, in output order (llm/analysis_list.h).
 enum class AnalysisKind : std::uint8_t {
-    FaceState,
-    Attention,
-    HandPosition,
-    GeneralScene,
-    ImpairedDriving,
+#define DMSD_ANALYSIS_KIND(kind, factory) kind,
+    DMSD_ANALYSES(DMSD_ANALYSIS_KIND)
+#undef DMSD_ANALYSIS_KIND
 };
 
-inline constexpr std::size_t kAnalysisCount = 5;
+inline constexpr std::size_t kAnalysisCount = 0
+#define DMSD_ANALYSIS_COUNT(kind, factory) +1
+    DMSD_ANALYSES(DMSD_ANALYSIS_COUNT)
+#undef DMSD_ANALYSIS_COUNT
+    ;
+
 inline constexpr std::array<AnalysisKind, kAnalysisCount> kAllAnalyses = {
-    AnalysisKind::FaceState, AnalysisKind::Attention, AnalysisKind::HandPosition,
-    AnalysisKind::GeneralScene, AnalysisKind::ImpairedDriving};
+#define DMSD_ANALYSIS_ENTRY(kind, factory) AnalysisKind::kind,
+    DMSD_ANALYSES(DMSD_ANALYSIS_ENTRY)
+#undef DMSD_ANALYSIS_ENTRY
+};
 
-/// Contract name: "face_state", "attention", "hand_position", "general_scene",
-/// "impaired_driving" (also the configuration key under `analyses:`).
-constexpr std::string_view analysisName(AnalysisKind kind) {
-    constexpr std::array<std::string_view, kAnalysisCount> names = {
-        "face_state", "attention", "hand_position", "general_scene", "impaired_driving"};
-    return names[static_cast<std::size_t>(kind)];
+/// Index 0..kAnalysisCount-1 for per-analysis arrays.
+constexpr std::size_t analysisIndex(AnalysisKind kind) {
+    return static_cast<std::size_t>(kind);
 }
 
-/// Face state; the value is the CAN face state code (byte 3).
-enum class FaceState : std::uint8_t {
-    Unknown = 0,
-    Awake = 1,
-    Sleepy = 2,
-    Joyful = 3,
-    Exhausted = 4,
-    Tired = 5,
-    Angry = 6,
-    Neutral = 7,
-};
+/// "face_state", ...: the configuration key under `analyses:`, the JSON key
+/// in output, the schema title (its descriptor's name, llm/analysis.h).
+std::string_view analysisName(AnalysisKind kind);
 
-/// "UNKNOWN", "AWAKE", "SLEEPY", ...
-constexpr std::string_view faceStateName(FaceState state) {
-    constexpr std::array<std::string_view, 8> names = {"UNKNOWN",   "AWAKE", "SLEEPY", "JOYFUL",
-                                                       "EXHAUSTED", "TIRED", "ANGRY",  "NEUTRAL"};
-    return names[static_cast<std::size_t>(state)];
-}
-
-enum class Gaze : std::uint8_t { Road, Mirror, Dashboard, Phone, Passenger, Down, Away, Unknown };
-constexpr std::string_view gazeName(Gaze gaze) {
-    constexpr std::array<std::string_view, 8> names = {
-        "road", "mirror", "dashboard", "phone", "passenger", "down", "away", "unknown"};
-    return names[static_cast<std::size_t>(gaze)];
-}
-
-enum class Holding : std::uint8_t { Nothing, Phone, Food, Drink, Cigarette, Other };
-constexpr std::string_view holdingName(Holding holding) {
-    constexpr std::array<std::string_view, 6> names = {"nothing", "phone",     "food",
-                                                       "drink",   "cigarette", "other"};
-    return names[static_cast<std::size_t>(holding)];
-}
-
-enum class Concern : std::uint8_t { Low, Moderate, High };
-constexpr std::string_view concernName(Concern concern) {
-    constexpr std::array<std::string_view, 3> names = {"LOW", "MODERATE", "HIGH"};
-    return names[static_cast<std::size_t>(concern)];
-}
-
-struct FaceStateAnswer {
-    FaceState state = FaceState::Unknown;
-    bool eyesClosed = false;
-    bool yawning = false;
-    double confidence = 0.0; ///< 0..1
-};
-
-struct AttentionAnswer {
-    bool lookingAtRoad = true;
-    Gaze gaze = Gaze::Unknown;
-    bool eyesOpen = true;
-    double confidence = 0.0;
-};
-
-struct HandPositionAnswer {
-    int handsOnWheel = 0; ///< 0..2
-    Holding holding = Holding::Nothing;
-    double confidence = 0.0;
-};
-
-struct GeneralSceneAnswer {
-    std::string description;
-    bool driverVisible = true;
-    int occupants = 0;
-};
-
-struct ImpairedDrivingAnswer {
-    Concern concern = Concern::Low;
-    std::vector<std::string> indicators;
-    double confidence = 0.0;
-};
-
-/// Why an analysis has no answer. Kept as a value: a failed request is reported
-/// in place of its answer (CONTRACT.md section 6), never thrown.
+/// Why an analysis has no answer.
 struct AnalysisError {
     enum class Kind : std::uint8_t {
         ConnectionFailed, ///< refused, reset, DNS
         Timeout,          ///< connect, first byte, idle gap or overall deadline
-        HttpStatus,       ///< 4xx/5xx with Ollama's {"error": ...} text
-        ServerError,      ///< {"error": ...} line after output started
-        MalformedBody,    ///< not HTTP/JSON as Ollama sends it, or too large
+        HttpStatus,       ///< 4xx/5xx with the server's error text
+        ServerError,      ///< an error reported after output started
+        MalformedBody,    ///< not HTTP/JSON as the server sends it, or too large
         InvalidAnswer,    ///< the model's content holds no usable answer object
         Cancelled,        ///< superseded or shutting down
     };
@@ -123,7 +63,7 @@ struct AnalysisError {
     std::string message; ///< human-readable, names the URL/analysis at fault
 };
 
-/// An analysis outcome: either its typed answer or the error in its place.
+/// A typed answer or the error in its place (parsers' results, tests).
 template <class T>
 struct Outcome {
     std::optional<T> answer;
@@ -133,14 +73,48 @@ struct Outcome {
     static Outcome failure(AnalysisError e) { return Outcome{std::nullopt, std::move(e)}; }
 };
 
-/// All answers of one sequence. An absent optional means "not asked"
-/// (the analysis is disabled); a present one holds an answer or an error.
-struct SequenceAnswers {
-    std::optional<Outcome<FaceStateAnswer>> faceState;
-    std::optional<Outcome<AttentionAnswer>> attention;
-    std::optional<Outcome<HandPositionAnswer>> handPosition;
-    std::optional<Outcome<GeneralSceneAnswer>> generalScene;
-    std::optional<Outcome<ImpairedDrivingAnswer>> impairedDriving;
+/// All answers of one sequence. An analysis not asked (disabled) has neither
+/// an answer nor an error.
+class SequenceAnswers {
+public:
+    /// The answer of \a A's analysis (A::kKind), or null when not asked or failed.
+    template <class A>
+    const A* get() const {
+        return std::any_cast<A>(&slots_[analysisIndex(A::kKind)].answer);
+    }
+    /// The answer of \a kind as stored (its analysis's answer struct), empty if none.
+    const std::any& answer(AnalysisKind kind) const { return slots_[analysisIndex(kind)].answer; }
+    /// The error in place of \a kind's answer, or null (answered or not asked).
+    const AnalysisError* error(AnalysisKind kind) const {
+        const auto& e = slots_[analysisIndex(kind)].error;
+        return e ? &*e : nullptr;
+    }
+    bool asked(AnalysisKind kind) const { return slots_[analysisIndex(kind)].asked; }
+    bool answered(AnalysisKind kind) const {
+        return slots_[analysisIndex(kind)].answer.has_value();
+    }
+
+    /// Stores \a answer as the answer of its analysis (A::kKind).
+    template <class A>
+    void set(A answer) {
+        setAnswer(A::kKind, std::any(std::move(answer)));
+    }
+    void setAnswer(AnalysisKind kind, std::any answer) {
+        slots_[analysisIndex(kind)] = Slot{true, std::move(answer), std::nullopt};
+    }
+    void setError(AnalysisKind kind, AnalysisError error) {
+        slots_[analysisIndex(kind)] = Slot{true, std::any(), std::move(error)};
+    }
+    /// Makes \a kind not asked.
+    void clear(AnalysisKind kind) { slots_[analysisIndex(kind)] = Slot{}; }
+
+private:
+    struct Slot {
+        bool asked = false;
+        std::any answer;
+        std::optional<AnalysisError> error;
+    };
+    std::array<Slot, kAnalysisCount> slots_{};
 };
 
 } // namespace dmsd

@@ -13,6 +13,7 @@
 #include <span>
 
 #include "alerts/alert_types.h"
+#include "llm/analyses/face_state.h"
 #include "llm/answers.h"
 
 namespace dmsd {

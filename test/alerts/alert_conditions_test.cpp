@@ -61,10 +61,8 @@ TEST_CASE("DROWSINESS: SLEEPY, TIRED, EXHAUSTED, eyes closed, yawning or attenti
     };
     for (const Row& row : rows) {
         SequenceAnswers a = calm();
-        a.faceState =
-            Outcome<FaceStateAnswer>::success({row.state, row.eyesClosed, row.yawning, 0.8});
-        a.attention =
-            Outcome<AttentionAnswer>::success({true, Gaze::Road, row.attentionEyesOpen, 0.8});
+        a.set(FaceStateAnswer{row.state, row.eyesClosed, row.yawning, 0.8});
+        a.set(AttentionAnswer{true, Gaze::Road, row.attentionEyesOpen, 0.8});
         INFO(faceStateName(row.state) << " eyes_closed=" << row.eyesClosed << " yawning="
                                       << row.yawning << " eyes_open=" << row.attentionEyesOpen);
         CHECK(verdictOf(a, AlertKind::Drowsiness) == row.expected);
@@ -73,14 +71,14 @@ TEST_CASE("DROWSINESS: SLEEPY, TIRED, EXHAUSTED, eyes closed, yawning or attenti
 
 TEST_CASE("DROWSINESS: attention stands in for face_state only when face_state is not asked") {
     SequenceAnswers a = calm();
-    a.faceState.reset();
+    a.clear(AnalysisKind::FaceState);
     CHECK(verdictOf(a, AlertKind::Drowsiness) == Verdict::Absent);
-    a.attention = Outcome<AttentionAnswer>::success({true, Gaze::Road, false, 0.8});
+    a.set(AttentionAnswer{true, Gaze::Road, false, 0.8});
     CHECK(verdictOf(a, AlertKind::Drowsiness) == Verdict::Present);
 
     // A failed face_state is not replaced: "eyes open" alone does not prove an awake driver.
     SequenceAnswers b = calm();
-    b.faceState = Outcome<FaceStateAnswer>::failure(failure());
+    b.setError(AnalysisKind::FaceState, failure());
     const SequenceReading r = readSequence(b);
     CHECK(r.kinds[alertIndex(AlertKind::Drowsiness)].verdict == Verdict::Unknown);
     CHECK(r.kinds[alertIndex(AlertKind::Drowsiness)].evidence.at("unknown_reason") == "failed");
@@ -88,36 +86,36 @@ TEST_CASE("DROWSINESS: attention stands in for face_state only when face_state i
 
 TEST_CASE("DISTRACTION: looking_at_road false") {
     SequenceAnswers a = calm();
-    a.attention = Outcome<AttentionAnswer>::success({false, Gaze::Passenger, true, 0.8});
+    a.set(AttentionAnswer{false, Gaze::Passenger, true, 0.8});
     CHECK(verdictOf(a, AlertKind::Distraction) == Verdict::Present);
-    a.attention = Outcome<AttentionAnswer>::success({true, Gaze::Road, true, 0.8});
+    a.set(AttentionAnswer{true, Gaze::Road, true, 0.8});
     CHECK(verdictOf(a, AlertKind::Distraction) == Verdict::Absent);
-    a.attention.reset();
+    a.clear(AnalysisKind::Attention);
     CHECK(verdictOf(a, AlertKind::Distraction) == Verdict::Unknown);
 }
 
 TEST_CASE("PHONE_USE: holding a phone, or gaze on a phone") {
     SequenceAnswers a = calm();
-    a.handPosition = Outcome<HandPositionAnswer>::success({1, Holding::Phone, 0.8});
+    a.set(HandPositionAnswer{1, Holding::Phone, 0.8});
     CHECK(verdictOf(a, AlertKind::PhoneUse) == Verdict::Present);
 
     SequenceAnswers b = calm();
-    b.attention = Outcome<AttentionAnswer>::success({false, Gaze::Phone, true, 0.8});
+    b.set(AttentionAnswer{false, Gaze::Phone, true, 0.8});
     CHECK(verdictOf(b, AlertKind::PhoneUse) == Verdict::Present);
 
     for (Holding holding :
          {Holding::Nothing, Holding::Food, Holding::Drink, Holding::Cigarette, Holding::Other}) {
         SequenceAnswers c = calm();
-        c.handPosition = Outcome<HandPositionAnswer>::success({1, holding, 0.8});
+        c.set(HandPositionAnswer{1, holding, 0.8});
         INFO(holdingName(holding));
         CHECK(verdictOf(c, AlertKind::PhoneUse) == Verdict::Absent);
     }
 
     // Attention stands in when hand_position is switched off, not when it failed.
     SequenceAnswers d = calm();
-    d.handPosition.reset();
+    d.clear(AnalysisKind::HandPosition);
     CHECK(verdictOf(d, AlertKind::PhoneUse) == Verdict::Absent);
-    d.handPosition = Outcome<HandPositionAnswer>::failure(failure());
+    d.setError(AnalysisKind::HandPosition, failure());
     CHECK(verdictOf(d, AlertKind::PhoneUse) == Verdict::Unknown);
 }
 
@@ -129,7 +127,7 @@ TEST_CASE("HANDS_OFF_WHEEL: hands_on_wheel == 0, out-of-range counts are unknown
                                             {-1, Verdict::Unknown}};
     for (const auto& [hands, expected] : rows) {
         SequenceAnswers a = calm();
-        a.handPosition = Outcome<HandPositionAnswer>::success({hands, Holding::Nothing, 0.8});
+        a.set(HandPositionAnswer{hands, Holding::Nothing, 0.8});
         INFO("hands_on_wheel=" << hands);
         CHECK(verdictOf(a, AlertKind::HandsOffWheel) == expected);
     }
@@ -143,8 +141,7 @@ TEST_CASE("IMPAIRED_DRIVING: concern HIGH only") {
     };
     for (const auto& [concern, expected] : rows) {
         SequenceAnswers a = calm();
-        a.impairedDriving =
-            Outcome<ImpairedDrivingAnswer>::success({concern, {"slurred gestures"}, 0.8});
+        a.set(ImpairedDrivingAnswer{concern, {"slurred gestures"}, 0.8});
         INFO(concernName(concern));
         CHECK(verdictOf(a, AlertKind::ImpairedDriving) == expected);
     }
@@ -152,8 +149,8 @@ TEST_CASE("IMPAIRED_DRIVING: concern HIGH only") {
 
 TEST_CASE("DRIVER_NOT_VISIBLE: general_scene driver_visible false, it masks the driver kinds") {
     SequenceAnswers a = sleepy();
-    a.attention = Outcome<AttentionAnswer>::success({true, Gaze::Road, true, 0.9});
-    a.generalScene = Outcome<GeneralSceneAnswer>::success({"an empty seat", false, 0});
+    a.set(AttentionAnswer{true, Gaze::Road, true, 0.9});
+    a.set(GeneralSceneAnswer{"an empty seat", false, 0});
     const SequenceReading r = readSequence(a);
     CHECK(r.kinds[alertIndex(AlertKind::DriverNotVisible)].verdict == Verdict::Present);
     CHECK(r.kinds[alertIndex(AlertKind::DriverNotVisible)].probability == 1.0);
@@ -168,7 +165,7 @@ TEST_CASE("DRIVER_NOT_VISIBLE: general_scene driver_visible false, it masks the 
     CHECK(r.driverState == FaceState::Unknown);
 
     SequenceAnswers failed = calm();
-    failed.generalScene = Outcome<GeneralSceneAnswer>::failure(failure());
+    failed.setError(AnalysisKind::GeneralScene, failure());
     CHECK(verdictOf(failed, AlertKind::DriverNotVisible) == Verdict::Unknown);
     // A failed scene does not mask the other kinds.
     CHECK(verdictOf(failed, AlertKind::Distraction) == Verdict::Absent);
@@ -200,13 +197,13 @@ TEST_CASE("the probability of a reading follows the answer's confidence") {
 
     // Two sources saying present: the stronger one counts.
     SequenceAnswers both = sleepy(0.6);
-    both.attention = Outcome<AttentionAnswer>::success({true, Gaze::Road, false, 0.95});
+    both.set(AttentionAnswer{true, Gaze::Road, false, 0.95});
     CHECK(readSequence(both).kinds[alertIndex(AlertKind::Drowsiness)].probability == Approx(0.95));
 }
 
 TEST_CASE("evidence names the analyses each kind was read from") {
     SequenceAnswers a = sleepy(0.8);
-    a.handPosition = Outcome<HandPositionAnswer>::failure(failure(AnalysisError::Kind::HttpStatus));
+    a.setError(AnalysisKind::HandPosition, failure(AnalysisError::Kind::HttpStatus));
     const SequenceReading r = readSequence(a);
 
     const json::object& drowsy = analysesOf(r, AlertKind::Drowsiness);
@@ -241,7 +238,7 @@ TEST_CASE("analyzer health from a sequence: any answer is ok, all failed is fail
     CHECK_FALSE(readSequence(SequenceAnswers{}).analyzerOk.has_value());
 
     SequenceAnswers partly = allFailed();
-    partly.generalScene = Outcome<GeneralSceneAnswer>::success({"", true, 1});
+    partly.set(GeneralSceneAnswer{"", true, 1});
     CHECK(readSequence(partly).analyzerOk == true);
 }
 

@@ -285,12 +285,12 @@ TEST_CASE("an unknown answer interrupts the proof of absence") {
 TEST_CASE("a driver the scene cannot see does not clear driver alerts") {
     AlertEngine engine(contractRules());
     SequenceAnswers distracted = calm();
-    distracted.attention = Outcome<AttentionAnswer>::success({false, Gaze::Passenger, true, 0.9});
+    distracted.set(AttentionAnswer{false, Gaze::Passenger, true, 0.9});
     feed(engine, 0, 4000, distracted);
     REQUIRE(isActive(engine, AlertKind::Distraction));
 
     SequenceAnswers unseen = calm(); // attention claims "road", but nobody is visible
-    unseen.generalScene = Outcome<GeneralSceneAnswer>::success({"covered lens", false, 0});
+    unseen.set(GeneralSceneAnswer{"covered lens", false, 0});
     const std::vector<AlertEvent> events = feed(engine, 6000, 20000, unseen);
     CHECK(ofKind(events, AlertKind::Distraction).size() == 1); // escalation only
     CHECK(ofKind(events, AlertKind::Distraction)[0].type == Type::LevelChanged);
@@ -512,28 +512,27 @@ TEST_CASE("every answer-based kind raises from its condition") {
     rows.push_back({AlertKind::Drowsiness, sleepy()});
     {
         SequenceAnswers a = calm();
-        a.attention = Outcome<AttentionAnswer>::success({false, Gaze::Down, true, 0.9});
+        a.set(AttentionAnswer{false, Gaze::Down, true, 0.9});
         rows.push_back({AlertKind::Distraction, a});
     }
     {
         SequenceAnswers a = calm();
-        a.handPosition = Outcome<HandPositionAnswer>::success({1, Holding::Phone, 0.9});
+        a.set(HandPositionAnswer{1, Holding::Phone, 0.9});
         rows.push_back({AlertKind::PhoneUse, a});
     }
     {
         SequenceAnswers a = calm();
-        a.handPosition = Outcome<HandPositionAnswer>::success({0, Holding::Nothing, 0.9});
+        a.set(HandPositionAnswer{0, Holding::Nothing, 0.9});
         rows.push_back({AlertKind::HandsOffWheel, a});
     }
     {
         SequenceAnswers a = calm();
-        a.impairedDriving =
-            Outcome<ImpairedDrivingAnswer>::success({Concern::High, {"swaying"}, 0.9});
+        a.set(ImpairedDrivingAnswer{Concern::High, {"swaying"}, 0.9});
         rows.push_back({AlertKind::ImpairedDriving, a});
     }
     {
         SequenceAnswers a = calm();
-        a.generalScene = Outcome<GeneralSceneAnswer>::success({"empty seat", false, 0});
+        a.set(GeneralSceneAnswer{"empty seat", false, 0});
         rows.push_back({AlertKind::DriverNotVisible, a});
     }
     for (const Row& row : rows) {
@@ -559,7 +558,7 @@ TEST_CASE("every answer-based kind raises from its condition") {
 TEST_CASE("evidence JSON names the analyses and the decision") {
     AlertEngine engine(contractRules());
     SequenceAnswers a = sleepy(0.8);
-    a.attention = Outcome<AttentionAnswer>::success({true, Gaze::Road, false, 0.7});
+    a.set(AttentionAnswer{true, Gaze::Road, false, 0.7});
     engine.observe(ms(0), 41, a);
     engine.observe(ms(2000), 42, a);
     const std::vector<AlertEvent> events = engine.tick(ms(3000));

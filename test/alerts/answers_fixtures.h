@@ -7,6 +7,11 @@
 #include <utility>
 
 #include "alerts/alert_engine.h"
+#include "llm/analyses/attention.h"
+#include "llm/analyses/face_state.h"
+#include "llm/analyses/general_scene.h"
+#include "llm/analyses/hand_position.h"
+#include "llm/analyses/impaired_driving.h"
 #include "llm/answers.h"
 
 namespace dmsd::test {
@@ -22,29 +27,27 @@ inline AnalysisError failure(AnalysisError::Kind kind = AnalysisError::Kind::Tim
 /// Every analysis answered, nothing alarming, all confident.
 inline SequenceAnswers calm(double confidence = 0.9) {
     SequenceAnswers a;
-    a.faceState = Outcome<FaceStateAnswer>::success({FaceState::Awake, false, false, confidence});
-    a.attention = Outcome<AttentionAnswer>::success({true, Gaze::Road, true, confidence});
-    a.handPosition = Outcome<HandPositionAnswer>::success({2, Holding::Nothing, confidence});
-    a.generalScene = Outcome<GeneralSceneAnswer>::success({"a driver at the wheel", true, 1});
-    a.impairedDriving = Outcome<ImpairedDrivingAnswer>::success({Concern::Low, {}, confidence});
+    a.set(FaceStateAnswer{FaceState::Awake, false, false, confidence});
+    a.set(AttentionAnswer{true, Gaze::Road, true, confidence});
+    a.set(HandPositionAnswer{2, Holding::Nothing, confidence});
+    a.set(GeneralSceneAnswer{"a driver at the wheel", true, 1});
+    a.set(ImpairedDrivingAnswer{Concern::Low, {}, confidence});
     return a;
 }
 
 /// A sleepy driver (face_state SLEEPY, eyes closed), everything else calm.
 inline SequenceAnswers sleepy(double confidence = 0.9) {
     SequenceAnswers a = calm();
-    a.faceState = Outcome<FaceStateAnswer>::success({FaceState::Sleepy, true, false, confidence});
+    a.set(FaceStateAnswer{FaceState::Sleepy, true, false, confidence});
     return a;
 }
 
 /// Every asked analysis failed.
 inline SequenceAnswers allFailed(AnalysisError::Kind kind = AnalysisError::Kind::Timeout) {
     SequenceAnswers a;
-    a.faceState = Outcome<FaceStateAnswer>::failure(failure(kind));
-    a.attention = Outcome<AttentionAnswer>::failure(failure(kind));
-    a.handPosition = Outcome<HandPositionAnswer>::failure(failure(kind));
-    a.generalScene = Outcome<GeneralSceneAnswer>::failure(failure(kind));
-    a.impairedDriving = Outcome<ImpairedDrivingAnswer>::failure(failure(kind));
+    for (AnalysisKind analysis : kAllAnalyses) {
+        a.setError(analysis, failure(kind));
+    }
     return a;
 }
 

@@ -12,6 +12,7 @@
 #include "base/unique_fd.h"
 #include "batch/output.h"
 #include "batch/progress.h"
+#include "llm/analyses/face_state.h"
 
 namespace json = boost::json;
 using namespace dmsd;
@@ -37,11 +38,11 @@ SequenceResult makeResult() {
     face.state = FaceState::Sleepy;
     face.eyesClosed = true;
     face.confidence = 0.8;
-    result.answers.faceState = Outcome<FaceStateAnswer>::success(face);
+    result.answers.set(face);
     AnalysisError error;
     error.kind = AnalysisError::Kind::Timeout;
     error.message = "attention: no answer from http://127.0.0.1:11434 within 20s";
-    result.answers.attention = Outcome<AttentionAnswer>::failure(error);
+    result.answers.setError(AnalysisKind::Attention, error);
     return result;
 }
 

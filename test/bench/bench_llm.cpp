@@ -147,7 +147,7 @@ Run runSequences(const std::string& url, LlmMode mode, int count, const JpegImag
             io.run_one();
         }
         for (AnalysisKind kind : kAllAnalyses) {
-            if (const AnalysisError* e = analysisError(kind, result->answers)) {
+            if (const AnalysisError* e = result->answers.error(kind)) {
                 fmt::print(stderr, "warning: {}\n", e->message);
             }
         }
@@ -266,9 +266,9 @@ int main(int argc, char** argv) {
                 ChatBodyParts parts;
                 parts.model = "llava:7b-v1.6-mistral-q2_K";
                 parts.systemPrompt = systemPrompt();
-                parts.userPrompt = defaultPrompt(kind);
+                parts.userPrompt = analysis(kind).defaultPrompt();
                 parts.images = &images;
-                parts.format = &analysisSchema(kind);
+                parts.format = &analysis(kind).schema();
                 parts.options = &options;
                 parts.keepAlive = &keepAlive;
                 bodyBytes += buildChatBody(parts).size();

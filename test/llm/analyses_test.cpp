@@ -5,7 +5,12 @@
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
-#include "llm/analyses.h"
+#include "llm/analyses/attention.h"
+#include "llm/analyses/face_state.h"
+#include "llm/analyses/general_scene.h"
+#include "llm/analyses/hand_position.h"
+#include "llm/analyses/impaired_driving.h"
+#include "llm/analysis.h"
 #include "llm/request_body.h"
 #include "llm/response_cache.h"
 
@@ -28,8 +33,8 @@ JpegImage imageOf(std::vector<unsigned char> bytes) {
 } // namespace
 
 TEST_CASE("face_state: plain JSON", "[parser]") {
-    auto o =
-        parseFaceState(R"({"state":"SLEEPY","eyes_closed":true,"yawning":false,"confidence":0.8})");
+    auto o = parseAnswer<FaceStateAnswer>(
+        R"({"state":"SLEEPY","eyes_closed":true,"yawning":false,"confidence":0.8})");
     REQUIRE(o.ok());
     CHECK(o.answer->state == FaceState::Sleepy);
     CHECK(o.answer->eyesClosed);
@@ -38,7 +43,7 @@ TEST_CASE("face_state: plain JSON", "[parser]") {
 }
 
 TEST_CASE("face_state: JSON wrapped in prose", "[parser]") {
-    auto o = parseFaceState(
+    auto o = parseAnswer<FaceStateAnswer>(
         "Sure! Here is my assessment of the driver:\n"
         R"({"state": "TIRED", "eyes_closed": false, "yawning": true, "confidence": 0.6})"
         "\nLet me know if you need anything else.");
@@ -48,22 +53,24 @@ TEST_CASE("face_state: JSON wrapped in prose", "[parser]") {
 }
 
 TEST_CASE("face_state: JSON in a code fence", "[parser]") {
-    auto o = parseFaceState("```json\n{\"state\": \"AWAKE\", \"eyes_closed\": false, "
-                            "\"yawning\": false, \"confidence\": 0.95}\n```");
+    auto o = parseAnswer<FaceStateAnswer>("```json\n{\"state\": \"AWAKE\", \"eyes_closed\": false, "
+                                          "\"yawning\": false, \"confidence\": 0.95}\n```");
     REQUIRE(o.ok());
     CHECK(o.answer->state == FaceState::Awake);
     CHECK(o.answer->confidence == Approx(0.95));
 }
 
 TEST_CASE("face_state: fence without language tag and prose around", "[parser]") {
-    auto o = parseFaceState("The driver looks fine.\n```\n{\"state\":\"neutral\"}\n```\nDone.");
+    auto o = parseAnswer<FaceStateAnswer>(
+        "The driver looks fine.\n```\n{\"state\":\"neutral\"}\n```\nDone.");
     REQUIRE(o.ok());
     CHECK(o.answer->state == FaceState::Neutral);
 }
 
 TEST_CASE("face_state: wrong case in enum and keys, extra keys, strings for numbers", "[parser]") {
-    auto o = parseFaceState(R"({"State":"sleepy","Eyes_Closed":"true","yawning":"no",)"
-                            R"("confidence":"0.7","reasoning":"eyelids droop","extra":{"a":1}})");
+    auto o = parseAnswer<FaceStateAnswer>(
+        R"({"State":"sleepy","Eyes_Closed":"true","yawning":"no",)"
+        R"("confidence":"0.7","reasoning":"eyelids droop","extra":{"a":1}})");
     REQUIRE(o.ok());
     CHECK(o.answer->state == FaceState::Sleepy);
     CHECK(o.answer->eyesClosed);
@@ -72,44 +79,45 @@ TEST_CASE("face_state: wrong case in enum and keys, extra keys, strings for numb
 }
 
 TEST_CASE("face_state: synonyms and a percentage confidence", "[parser]") {
-    auto o = parseFaceState(R"({"state":"Drowsy","confidence":85})");
+    auto o = parseAnswer<FaceStateAnswer>(R"({"state":"Drowsy","confidence":85})");
     REQUIRE(o.ok());
     CHECK(o.answer->state == FaceState::Sleepy);
     CHECK(o.answer->confidence == Approx(0.85));
 }
 
 TEST_CASE("face_state: missing required field is an error naming it", "[parser]") {
-    auto o = parseFaceState(R"({"eyes_closed":true,"confidence":0.5})");
+    auto o = parseAnswer<FaceStateAnswer>(R"({"eyes_closed":true,"confidence":0.5})");
     REQUIRE_FALSE(o.ok());
     CHECK(o.error->kind == AnalysisError::Kind::InvalidAnswer);
     CHECK_THAT(o.error->message, Catch::Contains("face_state") && Catch::Contains("'state'"));
 }
 
 TEST_CASE("face_state: wrong types are errors", "[parser]") {
-    CHECK_FALSE(parseFaceState(R"({"state":"AWAKE","eyes_closed":"maybe"})").ok());
-    CHECK_FALSE(parseFaceState(R"({"state":3})").ok());
-    CHECK_FALSE(parseFaceState(R"({"state":"AWAKE","confidence":"high"})").ok());
-    CHECK_FALSE(parseFaceState(R"({"state":"AWAKE","confidence":-2})").ok());
-    CHECK_FALSE(parseFaceState(R"({"state":"HUNGRY"})").ok());
-    CHECK_FALSE(parseFaceState(R"({"state":"AWAKE","eyes_closed":1})").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>(R"({"state":"AWAKE","eyes_closed":"maybe"})").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>(R"({"state":3})").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>(R"({"state":"AWAKE","confidence":"high"})").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>(R"({"state":"AWAKE","confidence":-2})").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>(R"({"state":"HUNGRY"})").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>(R"({"state":"AWAKE","eyes_closed":1})").ok());
 }
 
 TEST_CASE("truncated and non-JSON output are errors, never crashes", "[parser]") {
-    auto t = parseFaceState(R"({"state":"AWAKE","eyes_closed":tr)");
+    auto t = parseAnswer<FaceStateAnswer>(R"({"state":"AWAKE","eyes_closed":tr)");
     REQUIRE_FALSE(t.ok());
     CHECK_THAT(t.error->message, Catch::Contains("truncated"));
-    auto p = parseFaceState("I cannot determine the driver's state from these images.");
+    auto p =
+        parseAnswer<FaceStateAnswer>("I cannot determine the driver's state from these images.");
     REQUIRE_FALSE(p.ok());
     CHECK_THAT(p.error->message, Catch::Contains("no JSON object"));
-    CHECK_FALSE(parseFaceState("").ok());
-    CHECK_FALSE(parseFaceState("{not json at all}").ok());
-    CHECK_FALSE(parseFaceState("[1,2,3]").ok());
-    CHECK_FALSE(parseFaceState(std::string(5000, '{')).ok());
-    CHECK_FALSE(parseFaceState("\"AWAKE\"").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>("").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>("{not json at all}").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>("[1,2,3]").ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>(std::string(5000, '{')).ok());
+    CHECK_FALSE(parseAnswer<FaceStateAnswer>("\"AWAKE\"").ok());
 }
 
 TEST_CASE("prose containing braces before the answer", "[parser]") {
-    auto o = parseAttention(
+    auto o = parseAnswer<AttentionAnswer>(
         "Gaze options {road, mirror} considered. Answer: "
         R"({"looking_at_road": false, "gaze": "Phone", "eyes_open": true, "confidence": 0.9})");
     REQUIRE(o.ok());
@@ -118,53 +126,60 @@ TEST_CASE("prose containing braces before the answer", "[parser]") {
 }
 
 TEST_CASE("attention: one of looking_at_road/gaze derives the other", "[parser]") {
-    auto g = parseAttention(R"({"gaze":"road"})");
+    auto g = parseAnswer<AttentionAnswer>(R"({"gaze":"road"})");
     REQUIRE(g.ok());
     CHECK(g.answer->lookingAtRoad);
-    auto l = parseAttention(R"({"looking_at_road":false})");
+    auto l = parseAnswer<AttentionAnswer>(R"({"looking_at_road":false})");
     REQUIRE(l.ok());
     CHECK(l.answer->gaze == Gaze::Unknown);
-    CHECK_FALSE(parseAttention(R"({"eyes_open":true})").ok());
-    auto s = parseAttention(R"({"looking_at_road":true,"gaze":"straight ahead"})");
+    CHECK_FALSE(parseAnswer<AttentionAnswer>(R"({"eyes_open":true})").ok());
+    auto s = parseAnswer<AttentionAnswer>(R"({"looking_at_road":true,"gaze":"straight ahead"})");
     REQUIRE(s.ok());
     CHECK(s.answer->gaze == Gaze::Road);
 }
 
 TEST_CASE("hand_position: counts and holding", "[parser]") {
-    auto o = parseHandPosition(R"({"hands_on_wheel":1,"holding":"Cell Phone","confidence":0.7})");
+    auto o = parseAnswer<HandPositionAnswer>(
+        R"({"hands_on_wheel":1,"holding":"Cell Phone","confidence":0.7})");
     REQUIRE(o.ok());
     CHECK(o.answer->handsOnWheel == 1);
     CHECK(o.answer->holding == Holding::Phone);
-    auto w = parseHandPosition(R"({"hands_on_wheel":"both","holding":"nothing"})");
+    auto w = parseAnswer<HandPositionAnswer>(R"({"hands_on_wheel":"both","holding":"nothing"})");
     REQUIRE(w.ok());
     CHECK(w.answer->handsOnWheel == 2);
-    CHECK(parseHandPosition(R"({"hands_on_wheel":2.0,"holding":"drink"})").ok());
-    CHECK_FALSE(parseHandPosition(R"({"hands_on_wheel":3,"holding":"nothing"})").ok());
-    CHECK_FALSE(parseHandPosition(R"({"hands_on_wheel":1.5,"holding":"nothing"})").ok());
-    CHECK_FALSE(parseHandPosition(R"({"hands_on_wheel":true,"holding":"nothing"})").ok());
-    CHECK_FALSE(parseHandPosition(R"({"hands_on_wheel":2})").ok());
+    CHECK(parseAnswer<HandPositionAnswer>(R"({"hands_on_wheel":2.0,"holding":"drink"})").ok());
+    CHECK_FALSE(
+        parseAnswer<HandPositionAnswer>(R"({"hands_on_wheel":3,"holding":"nothing"})").ok());
+    CHECK_FALSE(
+        parseAnswer<HandPositionAnswer>(R"({"hands_on_wheel":1.5,"holding":"nothing"})").ok());
+    CHECK_FALSE(
+        parseAnswer<HandPositionAnswer>(R"({"hands_on_wheel":true,"holding":"nothing"})").ok());
+    CHECK_FALSE(parseAnswer<HandPositionAnswer>(R"({"hands_on_wheel":2})").ok());
 }
 
 TEST_CASE("general_scene and impaired_driving", "[parser]") {
-    auto s = parseGeneralScene(
+    auto s = parseAnswer<GeneralSceneAnswer>(
         R"({"description":"A driver holds the wheel.","driver_visible":true,"occupants":"1"})");
     REQUIRE(s.ok());
     CHECK(s.answer->occupants == 1);
     CHECK(s.answer->description == "A driver holds the wheel.");
-    CHECK_FALSE(parseGeneralScene(R"({"description":42,"driver_visible":true})").ok());
     CHECK_FALSE(
-        parseGeneralScene(R"({"description":"x","driver_visible":true,"occupants":-1})").ok());
+        parseAnswer<GeneralSceneAnswer>(R"({"description":42,"driver_visible":true})").ok());
+    CHECK_FALSE(parseAnswer<GeneralSceneAnswer>(
+                    R"({"description":"x","driver_visible":true,"occupants":-1})")
+                    .ok());
 
-    auto i = parseImpairedDriving(
+    auto i = parseAnswer<ImpairedDrivingAnswer>(
         R"({"concern":"high","indicators":["slumped posture","head drooping"],"confidence":0.9})");
     REQUIRE(i.ok());
     CHECK(i.answer->concern == Concern::High);
     CHECK(i.answer->indicators.size() == 2);
-    auto one = parseImpairedDriving(R"({"concern":"Medium","indicators":"glazed eyes"})");
+    auto one =
+        parseAnswer<ImpairedDrivingAnswer>(R"({"concern":"Medium","indicators":"glazed eyes"})");
     REQUIRE(one.ok());
     CHECK(one.answer->concern == Concern::Moderate);
     CHECK(one.answer->indicators == std::vector<std::string>{"glazed eyes"});
-    CHECK_FALSE(parseImpairedDriving(R"({"concern":"LOW","indicators":[1,2]})").ok());
+    CHECK_FALSE(parseAnswer<ImpairedDrivingAnswer>(R"({"concern":"LOW","indicators":[1,2]})").ok());
 }
 
 TEST_CASE("combined answer keyed by analysis name", "[parser]") {
@@ -177,33 +192,31 @@ TEST_CASE("combined answer keyed by analysis name", "[parser]") {
     all.fill(true);
     SequenceAnswers answers;
     CHECK(parseCombinedInto(content, all, answers) == 4);
-    REQUIRE(answers.faceState);
-    CHECK(answers.faceState->ok());
-    REQUIRE(answers.attention);
-    CHECK(answers.attention->ok());
-    REQUIRE(answers.impairedDriving);
-    REQUIRE_FALSE(answers.impairedDriving->ok());
-    CHECK_THAT(answers.impairedDriving->error->message, Catch::Contains("impaired_driving"));
+    CHECK(answers.get<FaceStateAnswer>() != nullptr);
+    CHECK(answers.get<AttentionAnswer>() != nullptr);
+    REQUIRE(answers.asked(AnalysisKind::ImpairedDriving));
+    REQUIRE(answers.error(AnalysisKind::ImpairedDriving) != nullptr);
+    CHECK_THAT(answers.error(AnalysisKind::ImpairedDriving)->message,
+               Catch::Contains("impaired_driving"));
 
     SequenceAnswers wrapped;
     AnalysisSet onlyFace{};
     onlyFace[0] = true;
     CHECK(parseCombinedInto(R"({"analyses":{"face_state":{"state":"SLEEPY"}}})", onlyFace,
                             wrapped) == 1);
-    CHECK_FALSE(wrapped.attention.has_value());
+    CHECK_FALSE(wrapped.asked(AnalysisKind::Attention));
 
     SequenceAnswers broken;
     CHECK(parseCombinedInto("no json", all, broken) == 0);
     for (AnalysisKind kind : kAllAnalyses) {
-        CHECK(analysisError(kind, broken) != nullptr);
+        CHECK(broken.error(kind) != nullptr);
     }
 }
 
 TEST_CASE("answersJson gives CONTRACT 6 shapes", "[parser]") {
     SequenceAnswers a;
     parseAnswerInto(AnalysisKind::FaceState, R"({"state":"SLEEPY","eyes_closed":true})", a);
-    setAnalysisError(AnalysisKind::Attention,
-                     {AnalysisError::Kind::Timeout, 0, "attention: timed out"}, a);
+    a.setError(AnalysisKind::Attention, {AnalysisError::Kind::Timeout, 0, "attention: timed out"});
     json::object o = answersJson(a);
     CHECK(o.at("face_state").at("state") == "SLEEPY");
     CHECK(o.at("attention").at("error") == "attention: timed out");
@@ -212,7 +225,7 @@ TEST_CASE("answersJson gives CONTRACT 6 shapes", "[parser]") {
 
 TEST_CASE("schemas carry the analysis name as title", "[prompts]") {
     for (AnalysisKind kind : kAllAnalyses) {
-        const json::value& s = analysisSchema(kind);
+        const json::value& s = analysis(kind).schema();
         CHECK(s.at("title").as_string() == analysisName(kind));
         CHECK(s.at("type") == "object");
     }
@@ -239,13 +252,13 @@ TEST_CASE("prompts: overrides, frames and the dependent face state", "[prompts]"
     CHECK_THAT(buildUserPrompt(AnalysisKind::Attention, settings, frames),
                Catch::Contains("CUSTOM ATTENTION PROMPT"));
     CHECK_THAT(buildUserPrompt(AnalysisKind::FaceState, settings, frames),
-               Catch::Contains(std::string(defaultPrompt(AnalysisKind::FaceState))));
-    std::optional<Outcome<FaceStateAnswer>> face =
-        Outcome<FaceStateAnswer>::success({FaceState::Exhausted, true, false, 0.75});
+               Catch::Contains(std::string(analysis(AnalysisKind::FaceState).defaultPrompt())));
+    SequenceAnswers face;
+    face.set(FaceStateAnswer{FaceState::Exhausted, true, false, 0.75});
     const std::string impaired =
         buildUserPrompt(AnalysisKind::ImpairedDriving, settings, frames, face);
     CHECK_THAT(impaired, Catch::Contains("EXHAUSTED") && Catch::Contains("eyes closed: yes"));
-    CHECK_THAT(buildUserPrompt(AnalysisKind::ImpairedDriving, settings, frames, std::nullopt),
+    CHECK_THAT(buildUserPrompt(AnalysisKind::ImpairedDriving, settings, frames, {}),
                Catch::Contains("could not be assessed"));
     AnalysisSet all{};
     all.fill(true);
@@ -282,7 +295,7 @@ TEST_CASE("chat body shape: messages, images, format, options, keep_alive", "[bo
     parts.systemPrompt = "system \"quoted\"";
     parts.userPrompt = "user\nprompt";
     parts.images = &images;
-    parts.format = &analysisSchema(AnalysisKind::HandPosition);
+    parts.format = &analysis(AnalysisKind::HandPosition).schema();
     parts.options = &options;
     parts.keepAlive = &keepAlive;
     const std::string body = buildChatBody(parts);

@@ -20,7 +20,8 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
-#include "llm/analyses.h"
+#include "llm/analyses/face_state.h"
+#include "llm/analysis.h"
 #include "llm/ollama_client.h"
 
 using namespace dmsd;
@@ -252,7 +253,7 @@ ChatRequest question() {
     r.label = "face_state";
     r.systemPrompt = "sys";
     r.userPrompt = "user";
-    r.format = &analysisSchema(AnalysisKind::FaceState);
+    r.format = &analysis(AnalysisKind::FaceState).schema();
     r.stream = true;
     return r;
 }
@@ -273,7 +274,7 @@ TEST_CASE("streamed NDJSON split at every byte is reassembled", "[client]") {
     CHECK(out.result->promptTokens == 1634);
     CHECK(out.result->evalTokens == 12);
     CHECK(out.result->doneReason == "stop");
-    CHECK(parseFaceState(out.result->content).ok());
+    CHECK(parseAnswer<FaceStateAnswer>(out.result->content).ok());
     // The request: Host as configured, JSON body with stream true.
     REQUIRE(server.requests.size() == 1);
     CHECK_THAT(server.requests[0],

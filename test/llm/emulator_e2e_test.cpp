@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 #include <turbojpeg.h>
 
+#include "llm/analyses/attention.h"
+#include "llm/analyses/face_state.h"
 #include "llm/analysis_scheduler.h"
 #include "llm/ollama_client.h"
 #include "test/support/child_process.h"
@@ -193,17 +195,15 @@ void requireAllAnswered(const SequenceResult& r) {
     const SequenceAnswers& a = r.answers;
     for (AnalysisKind kind : kAllAnalyses) {
         INFO(analysisName(kind));
-        const AnalysisError* e = analysisError(kind, a);
+        const AnalysisError* e = a.error(kind);
         INFO((e != nullptr ? e->message : std::string("ok")));
-        CHECK(analysisAsked(kind, a));
+        CHECK(a.asked(kind));
         CHECK(e == nullptr);
     }
-    REQUIRE(a.faceState);
-    REQUIRE(a.faceState->ok());
-    CHECK(a.faceState->answer->state == FaceState::Awake);
-    REQUIRE(a.attention);
-    REQUIRE(a.attention->ok());
-    CHECK(a.attention->answer->lookingAtRoad);
+    REQUIRE(a.get<FaceStateAnswer>() != nullptr);
+    CHECK(a.get<FaceStateAnswer>()->state == FaceState::Awake);
+    REQUIRE(a.get<AttentionAnswer>() != nullptr);
+    CHECK(a.get<AttentionAnswer>()->lookingAtRoad);
 }
 
 bool drained(const Emulator& emulator) {
@@ -327,9 +327,9 @@ TEST_CASE("every fault class ends as a classified error or a successful retry, n
             SequenceResult r = rig.analyse(makeSequence(4));
             for (AnalysisKind kind : kAllAnalyses) {
                 INFO(analysisName(kind));
-                const AnalysisError* e = analysisError(kind, r.answers);
+                const AnalysisError* e = r.answers.error(kind);
                 if (kind == AnalysisKind::ImpairedDriving) {
-                    CHECK_FALSE(analysisAsked(kind, r.answers));
+                    CHECK_FALSE(r.answers.asked(kind));
                     continue;
                 }
                 if (kinds.empty()) {
@@ -342,7 +342,7 @@ TEST_CASE("every fault class ends as a classified error or a successful retry, n
                 }
             }
             if (fault == "oversize") {
-                CHECK_THAT(analysisError(AnalysisKind::FaceState, r.answers)->message,
+                CHECK_THAT(r.answers.error(AnalysisKind::FaceState)->message,
                            Catch::Contains("larger than"));
             }
             // No leak: the server has nothing open for us, the client holds no
@@ -367,7 +367,7 @@ TEST_CASE("a timeout frees the server slot", "[e2e]") {
     q.label = "face_state";
     q.systemPrompt = "sys";
     q.userPrompt = "user";
-    q.format = &analysisSchema(AnalysisKind::FaceState);
+    q.format = &analysis(AnalysisKind::FaceState).schema();
     ChatOutcome out = rig.await(rig.client->chat(q));
     REQUIRE_FALSE(out.ok());
     CHECK(out.error->kind == AnalysisError::Kind::Timeout);
@@ -417,7 +417,7 @@ TEST_CASE("health: model missing, no vision, server down give clear messages", "
                                              "`ollama pull absent:3b`",
                                              emulator.url()));
         SequenceResult r = rig.analyse(makeSequence(2));
-        const AnalysisError* e = analysisError(AnalysisKind::FaceState, r.answers);
+        const AnalysisError* e = r.answers.error(AnalysisKind::FaceState);
         REQUIRE(e != nullptr);
         CHECK(e->httpStatus == 404);
         CHECK_THAT(e->message, Catch::Contains("ollama pull absent:3b"));
@@ -441,7 +441,7 @@ TEST_CASE("health: model missing, no vision, server down give clear messages", "
         CHECK_THAT(down.problem,
                    Catch::Contains("cannot reach the model server at " + s.server.url));
         SequenceResult r = rig.analyse(makeSequence(2));
-        const AnalysisError* e = analysisError(AnalysisKind::Attention, r.answers);
+        const AnalysisError* e = r.answers.error(AnalysisKind::Attention);
         REQUIRE(e != nullptr);
         CHECK(e->kind == AnalysisError::Kind::ConnectionFailed);
         CHECK_THAT(e->message, Catch::Contains(s.server.url));
@@ -499,7 +499,7 @@ TEST_CASE("cancelling a sequence closes its requests on the server", "[e2e]") {
     rig.runUntil([&] { return result.has_value(); }, 5s);
     REQUIRE(result);
     CHECK(result->metrics.cancelled);
-    const AnalysisError* e = analysisError(AnalysisKind::Attention, result->answers);
+    const AnalysisError* e = result->answers.error(AnalysisKind::Attention);
     REQUIRE(e != nullptr);
     CHECK(e->kind == AnalysisError::Kind::Cancelled);
     rig.runUntil([&] { return drained(emulator); }, 10s);
