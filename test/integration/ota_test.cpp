@@ -22,19 +22,26 @@ std::int64_t counter(const json::object& status, const char* name) {
     return status.at("counters").at(name).to_number<std::int64_t>();
 }
 
+/// dmsd-testbed with a 3 s probation (30 s in dmsd).
+TestSeams shortProbation() {
+    TestSeams seams;
+    seams.probation = 3000ms;
+    return seams;
+}
+
 /// A running daemon on a minute-long moving video, model server healthy.
 struct Running {
     Harness h;
     std::unique_ptr<ChildProcess> monitor;
     explicit Running(const std::vector<std::string>& emulatorArgs = {"--slots", "4"},
-                     const std::vector<std::pair<std::string, std::string>>& env = {}) {
+                     const TestSeams& seams = {}) {
         h.makeVideo({320, 240, 10, VideoContainer::Mp4H264, {{90.0, kGreen, true}}});
         h.startBus();
         h.startEmulator(emulatorArgs);
         std::filesystem::create_directories(h.confDir());
         h.writeConfig(h.baseConfig() + "sampling: { interval: 1s, frames_per_sequence: 2 }\n");
         monitor = h.monitor();
-        h.startDaemon(env);
+        h.startDaemon({}, seams);
         REQUIRE(h.waitReady(20s));
         REQUIRE(waitUntil([&] { return h.property("State").as_string() == "running"; }, 20s));
     }
@@ -131,7 +138,7 @@ TEST_CASE("an alert-threshold change keeps the requests in flight") {
 }
 
 TEST_CASE("a configuration that kills the model server is rolled back to the last good one") {
-    Running r({"--slots", "4"}, {{"DMSD_TEST_PROBATION_MS", "3000"}});
+    Running r({"--slots", "4"}, shortProbation());
     writeFile(r.h.confDir() / "90-dead.yaml",
               "version: it-dead\nllm:\n  url: \"http://127.0.0.1:9\"\nalerts:\n  analyzer_fault: "
               "{ raise_after: 1s, clear_after: 1s, critical_after: 30s, cooldown: 1s }\n");
