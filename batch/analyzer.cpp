@@ -16,7 +16,6 @@
 #include <variant>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -30,7 +29,9 @@
 #include "batch/progress.h"
 #include "llm/analysis.h"
 #include "llm/analysis_scheduler.h"
+#include "llm/latest_wins.h"
 #include "llm/model_backend.h"
+#include "llm/model_health.h"
 #include "pipeline/capture.h"
 #include "pipeline/frame_path.h"
 
@@ -83,10 +84,9 @@ struct BatchAnalyzer::Impl {
         double lastEndS = 0.0;
         std::uint64_t windowsDone = 0;
 
-        // --realtime (latest-wins)
-        std::optional<AnalysisScheduler::Ticket> inFlight;
-        EncodedSequencePtr waiting;
-        std::optional<EndInfo> endPending;
+        // --realtime: latest wins, as in `dmsd run`
+        std::unique_ptr<LatestWinsPump> pump;
+        std::optional<EndInfo> endPending; ///< the end, waiting for the last answer
     };
 
     struct Pending {
@@ -143,7 +143,7 @@ struct BatchAnalyzer::Impl {
         scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, config_.llm.scheduler,
                                                config_.analyses, config_.encode.layout);
 
-        if (int code = checkModel(); code != 0) {
+        if (int code = checkModelServer(); code != 0) {
             return code;
         }
         if (interrupted_) {
@@ -187,25 +187,26 @@ struct BatchAnalyzer::Impl {
     }
 
     /// Health check and warm-up before anything is decoded (exit 3 if unusable).
-    int checkModel() {
-        std::optional<HealthReport> report;
-        asio::co_spawn(
-            io_,
-            [&report, client = client_]() -> asio::awaitable<void> {
-                report = co_await client->checkHealth();
-            },
-            asio::detached);
-        while (!report && !interrupted_ && io_.run_one() > 0) {
+    int checkModelServer() {
+        std::optional<ModelCheck> check;
+        bool done = false;
+        asio::co_spawn(io_, dmsd::checkModel(client_),
+                       [&](const std::exception_ptr& error, ModelCheck result) {
+                           done = true;
+                           if (!error) {
+                               check = std::move(result);
+                           }
+                       });
+        while (!done && !interrupted_ && io_.run_one() > 0) {
         }
         if (interrupted_) {
             return 130;
         }
-        if (!report || !report->usable()) {
+        if (!check || check->failed == ModelCheck::Step::Health) {
             const std::string problem =
-                report && !report->problem.empty()
-                    ? report->problem
-                    : fmt::format("model {} on {} is not usable", config_.llm.model.name,
-                                  config_.llm.server.url);
+                check ? check->problem
+                      : fmt::format("model {} on {} is not usable", config_.llm.model.name,
+                                    config_.llm.server.url);
             fmt::print(stderr,
                        "dmsd analyze: the model server is unusable: {}\n"
                        "dmsd analyze: start the server (or fix llm.url), `ollama pull {}` (or "
@@ -213,23 +214,11 @@ struct BatchAnalyzer::Impl {
                        problem, config_.llm.model.name);
             return 3;
         }
-        std::optional<std::optional<AnalysisError>> warm;
-        asio::co_spawn(
-            io_,
-            [&warm, client = client_]() -> asio::awaitable<void> {
-                warm = co_await client->warmUp();
-            },
-            asio::detached);
-        while (!warm && !interrupted_ && io_.run_one() > 0) {
-        }
-        if (interrupted_) {
-            return 130;
-        }
-        if (!warm || *warm) {
+        if (check->failed == ModelCheck::Step::WarmUp) {
             fmt::print(stderr,
                        "dmsd analyze: the model server is unusable: loading {} on {} failed: {}\n",
                        config_.llm.model.name, config_.llm.server.url,
-                       warm && *warm ? (*warm)->message : std::string("no answer"));
+                       check->warmUpError ? check->warmUpError->message : std::string("no answer"));
             return 3;
         }
         return 0;
@@ -357,6 +346,17 @@ struct BatchAnalyzer::Impl {
         video.started = true;
         video.durationS = duration;
         video.engine = std::make_unique<AlertEngine>(config_.alerts);
+        if (options_.realtime) {
+            Video* v = &video;
+            video.pump = std::make_unique<LatestWinsPump>(
+                [this, v](SequenceResult result) { onRealtimeResult(*v, std::move(result)); },
+                [this, v](const EncodedSequencePtr&) {
+                    ++v->summary.sequencesSuperseded;
+                    ++v->windowsDone;
+                    ++windowsDone_;
+                });
+            video.pump->setTarget(LatestWinsPump::submitTo(scheduler_));
+        }
     }
 
     void onSequence(Video& video, std::uint64_t ordinal, EncodedSequencePtr sequence) {
@@ -364,17 +364,8 @@ struct BatchAnalyzer::Impl {
             return;
         }
         if (options_.realtime) {
-            if (video.inFlight) {
-                // Latest wins, as in `dmsd run`: the analysis never falls behind the video.
-                if (video.waiting) {
-                    ++video.summary.sequencesSuperseded;
-                    ++video.windowsDone;
-                    ++windowsDone_;
-                }
-                video.waiting = std::move(sequence);
-                return;
-            }
-            submitRealtime(video, std::move(sequence));
+            // Latest wins, as in `dmsd run`: the analysis never falls behind the video.
+            video.pump->offer(std::move(sequence));
             return;
         }
         pending_.push_back(Pending{&video, ordinal, std::move(sequence)});
@@ -401,7 +392,7 @@ struct BatchAnalyzer::Impl {
             onStarted(video, std::nullopt);
         }
         if (options_.realtime) {
-            if (video.inFlight || video.waiting) {
+            if (video.pump->busy()) {
                 video.endPending = std::move(end);
                 return;
             }
@@ -434,29 +425,22 @@ struct BatchAnalyzer::Impl {
         }
     }
 
-    void submitRealtime(Video& video, EncodedSequencePtr sequence) {
-        Video* v = &video;
-        video.inFlight = scheduler_->submit(std::move(sequence), [this, v](SequenceResult result) {
-            v->inFlight.reset();
-            if (cancelled_ || result.metrics.cancelled) {
-                return;
-            }
-            // The live daemon decides when the answer arrives: the window's end
-            // plus the latency, on the video's own clock.
-            const double tEnd = result.sequence->tEndS;
-            const EngineTime t =
-                engineTime(tEnd) + std::chrono::duration_cast<EngineTime>(result.metrics.latency);
-            processResult(*v, result, t);
-            if (v->waiting) {
-                EncodedSequencePtr next = std::move(v->waiting);
-                v->waiting.reset();
-                submitRealtime(*v, std::move(next));
-            } else if (v->endPending) {
-                EndInfo end = std::move(*v->endPending);
-                v->endPending.reset();
-                finishVideo(*v, end, VideoSummary::Status::Ok);
-            }
-        });
+    void onRealtimeResult(Video& video, const SequenceResult& result) {
+        if (cancelled_ || result.metrics.cancelled) {
+            return;
+        }
+        // The live daemon decides when the answer arrives: the window's end
+        // plus the latency, on the video's own clock.
+        const double tEnd = result.sequence->tEndS;
+        const EngineTime t =
+            engineTime(tEnd) + std::chrono::duration_cast<EngineTime>(result.metrics.latency);
+        processResult(video, result, t);
+        // A sequence still waiting goes next (the pump sends it); the end waits for it.
+        if (!video.pump->busy() && video.endPending) {
+            EndInfo end = std::move(*video.endPending);
+            video.endPending.reset();
+            finishVideo(video, end, VideoSummary::Status::Ok);
+        }
     }
 
     /// Feeds the engine and the output with every item whose turn has come.
@@ -620,6 +604,11 @@ struct BatchAnalyzer::Impl {
         }
         cv_.notify_all();
         pending_.clear();
+        for (const auto& video : videos_) {
+            if (video->pump) {
+                video->pump->stop();
+            }
+        }
         if (scheduler_) {
             scheduler_->shutdown();
         }

@@ -1,14 +1,12 @@
 #include <cstdlib>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
-#include <gst/gst.h>
 
-#include "base/log.h"
 #include "cli/commands.h"
-#include "config/loader.h"
 #include "daemon/daemon.h"
 
 namespace dmsd::cli {
@@ -46,32 +44,7 @@ int runDaemon(Args args) {
     }
     options.configPath = configPath;
     options.stateDir = stateDir;
-    if (const char* probation = std::getenv("DMSD_TEST_PROBATION_MS")) {
-        // Test hook: the contract's 30 s rollback window, shortened for tests.
-        options.probation = std::chrono::milliseconds(std::atoll(probation));
-    }
-    if (const char* can = std::getenv("DMSD_TEST_CAN_SOCKET")) {
-        options.canSocketForTest = can;
-    }
-    if (const char* stall = std::getenv("DMSD_TEST_STALL")) {
-        options.stallSamplerForTest = std::string(stall) == "sampler";
-    }
-
-    log::configure(log::Backend::Auto);
-    std::optional<Config> config = loadConfigOrReport(options.configPath, "run");
-    if (!config) {
-        return kExitUsage;
-    }
-    gst_init(nullptr, nullptr);
-    try {
-        Daemon daemon(std::move(*config), options);
-        return daemon.run();
-    } catch (const std::exception& e) {
-        // Only start-up can throw (a broken installation); the frame, HTTP and
-        // notifier paths report errors as values and keep running.
-        log::error("dmsd cannot start: {}", e.what());
-        return kExitUsage;
-    }
+    return runService(options);
 }
 
 } // namespace dmsd::cli

@@ -1,25 +1,32 @@
 #pragma once
 
 /// \file
-/// `dmsd run`: the long-running service. Wires capture, sampling, analysis,
-/// decisions and notifiers around one asio io_context (DESIGN.md, data flow):
+/// `dmsd run`: the long-running service. The Daemon wires the stages around
+/// one asio io_context (DESIGN.md, data flow) and owns the lifecycle:
 ///
 ///   Capture (GStreamer threads) -> FramePath (sampler thread) -> post to loop
-///   -> AnalysisScheduler (latest-wins: one sequence in flight, one waiting)
-///   -> AlertEngine -> D-Bus, CAN, journal, snapshots.
+///   -> LatestWinsPump -> AnalysisScheduler -> AlertEngine
+///   -> AlertDispatcher -> CAN, D-Bus, then journal, snapshots.
 ///
-/// It also owns the lifecycle under systemd (READY/STATUS/STOPPING, a watchdog
-/// fed only while every worker is alive) and over-the-air configuration
-/// reloads (SIGHUP, D-Bus Reload, files renamed into the config directory):
-/// validated as a whole, applied atomically restarting only the parts whose
-/// settings changed, rolled back to the last known good configuration when the
-/// new one leaves the camera or the model server unusable.
+/// Each job beyond the wiring is a class of its own:
+///  - daemon/ota_supervisor.h: reloads, probation, rollback, last known good
+///    (the Daemon is its OtaTarget: it applies the parts that changed);
+///  - llm/model_health.h: the model server's health check and warm-up, re-run
+///    while it is down;
+///  - llm/latest_wins.h: one sequence in flight, one waiting;
+///  - notify/alert_dispatcher.h: the vehicle first, the alert path timed;
+///  - daemon/status_reporter.h: GetStatus and STATUS=;
+///  - daemon/systemd_notify.h: sd_notify and the worker watchdog.
+///
+/// What stays here: start and stop, the capture and its sampler thread, the
+/// camera and model state feeding the engine, the timers (tick, watchdog).
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,11 +37,16 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "alerts/alert_engine.h"
-#include "config/loader.h"
+#include "config/config.h"
 #include "config/watcher.h"
+#include "daemon/ota_supervisor.h"
+#include "daemon/status_reporter.h"
 #include "daemon/systemd_notify.h"
 #include "llm/analysis_scheduler.h"
+#include "llm/latest_wins.h"
 #include "llm/model_backend.h"
+#include "llm/model_health.h"
+#include "notify/alert_dispatcher.h"
 #include "notify/can_notifier.h"
 #include "notify/dbus_service.h"
 #include "notify/journal.h"
@@ -58,29 +70,26 @@ struct DaemonOptions {
     std::chrono::milliseconds readyTimeout{12000};
     std::chrono::milliseconds healthRetry{5000};
     std::chrono::milliseconds reloadDebounce{100};
-    /// Test hook (DMSD_TEST_STALL=sampler): the sampler thread stops stamping
-    /// after its first sequence, so the watchdog must send WATCHDOG=trigger.
-    bool stallSamplerForTest = false;
-    /// Test hook (DMSD_TEST_CAN_SOCKET=PATH): CAN frames go to the AF_UNIX
-    /// SOCK_SEQPACKET socket listening at PATH, one `struct can_frame` per
-    /// packet, instead of a CAN_RAW socket (for machines without AF_CAN).
-    std::filesystem::path canSocketForTest;
 };
 
-/// Counters of GetStatus beyond those of the modules.
-struct DaemonCounters {
-    std::uint64_t sequencesAnalysed = 0;
-    std::uint64_t sequencesSkippedStatic = 0;
-    std::uint64_t sequencesSuperseded = 0;
-    std::uint64_t reloadsApplied = 0;
-    std::uint64_t reloadsRejected = 0;
-    std::uint64_t rollbacks = 0;
+/// What tests put in place of the hardware and of healthy threads (the
+/// `dmsd-testbed` executable built under test/). The shipped `dmsd run`
+/// leaves every seam empty.
+struct DaemonSeams {
+    /// Opens the CAN socket of `notify.can.interface`; empty: SocketCAN
+    /// (openSocketCan). Tests hand in openUnixCanStandIn.
+    CanNotifier::Opener canOpener;
+    /// Wraps the camera as the sampler thread reads it; empty: the camera
+    /// itself. \a stop becomes true, and is notified (std::atomic::notify_all),
+    /// when the sampler thread must end. Tests wrap it in a source that stalls.
+    std::function<std::unique_ptr<FrameSource>(FrameSource& camera, const std::atomic<bool>& stop)>
+        wrapFrameSource;
 };
 
-class Daemon {
+class Daemon final : private OtaTarget {
 public:
-    Daemon(Config config, DaemonOptions options);
-    ~Daemon();
+    Daemon(Config config, DaemonOptions options, DaemonSeams seams = {});
+    ~Daemon() override;
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
 
@@ -97,34 +106,33 @@ public:
 private:
     using Clock = std::chrono::steady_clock;
 
+    const Config& config() const { return ota_.running(); }
+
     // lifecycle
     void start();
     void shutdown(const std::string& reason);
     void waitSignals();
 
-    // frame path
+    // camera: capture and the sampler thread
     void startCapture();
     void stopCapture();
     void startFramePath();
     void stopFramePath();
     void onCaptureEvent(const CaptureEvent& event);
-    void onSequence(EncodedSequencePtr sequence);
     void onSkipped(const SkippedWindow& window);
 
     // analysis
     void startAnalysis(bool newClient);
-    void submit(EncodedSequencePtr sequence);
     void onResult(SequenceResult result);
-    void checkModelHealth();
-    void scheduleHealthCheck();
     void setModelHealth(bool ok, const std::string& problem);
 
     // decisions and notifiers
-    /// Sends \a events to the journal, D-Bus, CAN and snapshots. \a answersAt:
-    /// when the answers that caused them were complete (the alert path's start).
+    /// Sends \a events to every sink. \a answersAt: when the answers that caused
+    /// them were complete (the alert path's start).
     void dispatch(const std::vector<AlertEvent>& events,
                   std::optional<std::chrono::milliseconds> latency = std::nullopt,
                   std::optional<Clock::time_point> answersAt = std::nullopt);
+    std::optional<DecidingSequence> decidingSequence(std::uint64_t sequenceId) const;
     void startNotifiers(bool dbus, bool can, bool snapshots);
     void publishProperties();
     void updateState();
@@ -136,81 +144,70 @@ private:
     void onTick();
     void armWatchdog();
 
-    // configuration
-    void applyConfig(const Config& next, const std::vector<ConfigPart>& parts);
-    void checkProbation();
-    void rollback(const std::string& why);
-    void persistLastGood();
-    void loadLastGood();
+    // OtaTarget: how the supervisor changes and judges the running daemon
+    ConfigHealth health() const override;
+    void apply(const Config& next, const std::vector<ConfigPart>& parts) override;
+    void reloading(const std::string& status) override;
+    void reloaded() override;
+    void rejected(const std::string& status) override;
+    void configStateChanged() override;
 
     boost::asio::io_context io_;
     DaemonOptions options_;
-    Config config_;
+    DaemonSeams seams_;
     Journal& journal_;
     SystemdNotifier notifier_;
+    StatusReporter reporter_{notifier_};
     WorkerWatchdog watchdog_;
     std::size_t loopWorker_ = 0;
     std::size_t samplerWorker_ = 0;
     std::size_t captureWorker_ = 0;
     Clock::time_point startedAt_ = Clock::now();
+    /// Owns the configuration in force (config()); declared early: most
+    /// members are built from it.
+    OtaSupervisor ota_;
+    HealthState health_;
+    bool ready_ = false;
+    bool stopping_ = false;
 
+    // camera
     std::unique_ptr<Capture> capture_;
+    std::unique_ptr<FrameSource> samplerSource_; ///< seams_.wrapFrameSource's, if any
     std::unique_ptr<FramePath> framePath_;
     std::thread samplerThread_;
     std::atomic<bool> samplerStop_{false};
     std::atomic<std::uint64_t> captureGeneration_{0};
-    CameraState cameraState_ = CameraState::Stopped;
     std::optional<Clock::time_point> cameraLostAt_;
-    std::string cameraProblem_;
 
+    // analysis
     ModelClientPtr client_;
     AnalysisSchedulerPtr scheduler_;
-    std::optional<AnalysisScheduler::Ticket> inFlight_;
-    EncodedSequencePtr waiting_;
-    bool modelOk_ = false;
-    bool healthCheckRunning_ = false;
-    std::string modelProblem_;
+    LatestWinsPump pump_;
+    ModelHealthWatcher modelHealth_;
     std::optional<Clock::time_point> modelLostAt_;
-    std::uint64_t analysisGeneration_ = 0;
+    SequenceCounters sequences_;
+    /// Recent results, for snapshots of the deciding sequence.
+    std::deque<std::shared_ptr<const SequenceResult>> recent_;
+    std::optional<std::uint64_t> lastAnalysisUs_;
 
+    // decisions and notifiers
     AlertEngine engine_;
     std::unique_ptr<DbusService> dbus_;
     std::unique_ptr<CanNotifier> can_;
     std::unique_ptr<SnapshotWriter> snapshots_;
+    AlertDispatcher dispatcher_;
+
     std::unique_ptr<ConfigWatcher> watcher_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer tickTimer_;
     boost::asio::steady_timer watchdogTimer_;
-    boost::asio::steady_timer healthTimer_;
     std::optional<std::chrono::microseconds> watchdogInterval_;
-
-    /// Recent results, for snapshots of the deciding sequence and GetStatus.
-    std::deque<std::shared_ptr<const SequenceResult>> recent_;
-    std::optional<std::uint64_t> lastAnalysisUs_;
-
-    ServiceState state_ = ServiceState::Starting;
-    bool ready_ = false;
-    bool stopping_ = false;
-    std::string lastStatus_;
-    DaemonCounters counters_;
-    /// Alert path: answers complete -> this event's D-Bus signal and CAN frame
-    /// handed to the kernel (µs, last 1024 events), and its worst case.
-    LatencyWindow alertPath_{1024};
-    std::uint64_t alertPathEvents_ = 0;
-    double alertPathMaxUs_ = 0;
     Clock::time_point lastJournalFlush_ = Clock::now();
-
-    // over-the-air configuration
-    struct Probation {
-        Config previous;
-        bool previousHealthy = false;
-        Clock::time_point since;
-        std::optional<Clock::time_point> unusableSince;
-    };
-    std::optional<Probation> probation_;
-    std::optional<Config> lastGood_;
-    std::string rejectedEffective_; ///< effective JSON of a rolled-back configuration
-    std::string configError_;
 };
+
+/// `dmsd run` as a process: loads the configuration (errors listed on stderr),
+/// runs a Daemon until SIGTERM/SIGINT. Returns 0, or 2 when the configuration
+/// is invalid or the daemon cannot start.
+int runService(const DaemonOptions& options, DaemonSeams seams = {});
 
 } // namespace dmsd

@@ -48,7 +48,8 @@ CanOpenResult openSocketCan(const std::string& interface);
 /// For tests and benchmarks on machines without AF_CAN: a non-blocking
 /// AF_UNIX SOCK_SEQPACKET socket connected to \a path, to which the notifier
 /// writes exactly what it would write to CAN_RAW (one `struct can_frame` per
-/// packet). Not used unless asked for (DMSD_TEST_CAN_SOCKET).
+/// packet). Not used by dmsd; the test-only dmsd-testbed (--can-socket) hands
+/// it to the daemon through DaemonSeams::canOpener.
 CanOpenResult openUnixCanStandIn(const std::filesystem::path& path);
 
 /// Link state of the notifier.

@@ -1,6 +1,6 @@
 // `dmsd run` as deployed, measured from outside: a 640x480@15 video played
 // like a camera, the Ollama emulator at L ms per request with 4 slots, a
-// private dbus-daemon, the CAN stand-in socket (DMSD_TEST_CAN_SOCKET), and
+// private dbus-daemon, the CAN stand-in socket (dmsd-testbed --can-socket), and
 // the shipped defaults except a cooldown short enough for several alerts.
 // The video alternates awake and sleepy segments; in a sleepy one the
 // emulator also answers "looking at the phone, holding it" and a high
@@ -173,7 +173,9 @@ notify:
                               h.videoPath().string(), h.emulatorUrl(), h.busAddress(),
                               h.snapshotDir().string()));
     auto monitor = h.monitor();
-    h.startDaemon({{"DMSD_TEST_CAN_SOCKET", bus.path().string()}});
+    TestSeams seams;
+    seams.canSocket = bus.path();
+    h.startDaemon({}, seams);
     const auto ready = h.waitReady(60s);
     if (!ready) {
         std::fprintf(stderr, "bench_run: dmsd did not become ready\n");

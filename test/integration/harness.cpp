@@ -113,7 +113,22 @@ void Harness::writeConfig(const std::string& yaml) {
     out << yaml;
 }
 
-void Harness::startDaemon(const std::vector<std::pair<std::string, std::string>>& env) {
+std::vector<std::string> TestSeams::flags() const {
+    std::vector<std::string> out;
+    if (probation) {
+        out.insert(out.end(), {"--probation-ms", std::to_string(probation->count())});
+    }
+    if (!canSocket.empty()) {
+        out.insert(out.end(), {"--can-socket", canSocket.string()});
+    }
+    if (stallSamplerAfter) {
+        out.insert(out.end(), {"--stall-sampler-after", std::to_string(*stallSamplerAfter)});
+    }
+    return out;
+}
+
+void Harness::startDaemon(const std::vector<std::pair<std::string, std::string>>& env,
+                          const TestSeams& seams) {
     notify_ = std::make_unique<NotifySocket>(dir_ / "notify.sock");
     ChildProcess::Options options;
     // stderr goes through tee: shown by ctest on failure, and kept for assertions.
@@ -121,12 +136,14 @@ void Harness::startDaemon(const std::vector<std::pair<std::string, std::string>>
     options.argv = {"bash",
                     "-c",
                     "exec \"$0\" \"$@\" 2> >(tee -a '" + daemonLogPath().string() + "' >&2)",
-                    DMSD_BINARY,
+                    seams.any() ? DMSD_TESTBED : DMSD_BINARY,
                     "run",
                     "--config",
                     configPath().string(),
                     "--state-dir",
                     (dir_ / "state").string()};
+    const std::vector<std::string> flags = seams.flags();
+    options.argv.insert(options.argv.end(), flags.begin(), flags.end());
     options.env = env;
     options.env.emplace_back("NOTIFY_SOCKET", notify_->path().string());
     options.env.emplace_back("JOURNAL_STREAM", "");

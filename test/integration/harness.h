@@ -21,6 +21,23 @@
 
 namespace dmsd::test {
 
+/// Seams of the test-only `dmsd-testbed` (test/integration/dmsd_testbed_main.cpp,
+/// daemon/daemon.h DaemonSeams). When one is set, Harness::startDaemon runs
+/// dmsd-testbed instead of the shipped dmsd, which has no test hook.
+struct TestSeams {
+    /// The rollback window, shortened (30 s in dmsd).
+    std::optional<std::chrono::milliseconds> probation;
+    /// CAN frames go to the AF_UNIX SOCK_SEQPACKET socket listening here
+    /// (test/support/can_listener.h) instead of CAN_RAW.
+    std::filesystem::path canSocket;
+    /// The sampler thread stalls after this many frames.
+    std::optional<int> stallSamplerAfter;
+
+    bool any() const { return probation || !canSocket.empty() || stallSamplerAfter; }
+    /// The testbed's command-line flags for these seams.
+    std::vector<std::string> flags() const;
+};
+
 class Harness {
 public:
     Harness();
@@ -52,9 +69,11 @@ public:
     /// The base configuration for this harness as YAML (capture, llm.url, notify).
     std::string baseConfig(const std::string& version = "it-1") const;
 
-    /// Starts `dmsd run`; \a env adds variables (WATCHDOG_USEC, DMSD_TEST_*, ...).
-    /// Its stderr (the journal's text form) is inherited, and also kept in daemonLog().
-    void startDaemon(const std::vector<std::pair<std::string, std::string>>& env = {});
+    /// Starts `dmsd run` (or `dmsd-testbed run` when \a seams asks for any);
+    /// \a env adds variables (WATCHDOG_USEC, ...). Its stderr (the journal's text
+    /// form) is inherited, and also kept in daemonLog().
+    void startDaemon(const std::vector<std::pair<std::string, std::string>>& env = {},
+                     const TestSeams& seams = {});
     std::filesystem::path daemonLogPath() const { return dir_ / "dmsd.log"; }
     /// Everything the daemon wrote to stderr so far.
     std::string daemonLog() const;

@@ -1,8 +1,14 @@
 // Over-the-air configuration updates against the real daemon.
+#include <arpa/inet.h>
 #include <fstream>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sstream>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "test/integration/harness.h"
 
@@ -22,19 +28,64 @@ std::int64_t counter(const json::object& status, const char* name) {
     return status.at("counters").at(name).to_number<std::int64_t>();
 }
 
+/// dmsd-testbed with a 3 s probation (30 s in dmsd).
+TestSeams shortProbation() {
+    TestSeams seams;
+    seams.probation = 3000ms;
+    return seams;
+}
+
+/// Writes a drop-in as an OTA agent does: complete, elsewhere, then renamed
+/// into conf.d (the daemon's watcher sees one finished file).
+void dropIn(const Harness& h, const std::string& name, const std::string& text) {
+    const auto staged = h.dir() / ("staged-" + name);
+    writeFile(staged, text);
+    std::filesystem::rename(staged, h.confDir() / name);
+}
+
+/// A loopback TCP port nobody listens on: bound to an ephemeral port, then closed.
+int unusedLoopbackPort() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    socklen_t length = sizeof(address);
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                       ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    ::close(fd);
+    REQUIRE(bound);
+    return ntohs(address.sin_port);
+}
+
+/// The last line of the daemon's journal (its stderr text form, one entry a
+/// line) with DMS_EVENT=\a event; empty if none.
+std::string journalEntry(const Harness& h, const std::string& event) {
+    std::istringstream log(h.daemonLog());
+    std::string line;
+    std::string found;
+    while (std::getline(log, line)) {
+        if (line.find("DMS_EVENT=" + event + " ") != std::string::npos) {
+            found = line;
+        }
+    }
+    return found;
+}
+
 /// A running daemon on a minute-long moving video, model server healthy.
 struct Running {
     Harness h;
     std::unique_ptr<ChildProcess> monitor;
     explicit Running(const std::vector<std::string>& emulatorArgs = {"--slots", "4"},
-                     const std::vector<std::pair<std::string, std::string>>& env = {}) {
+                     const TestSeams& seams = {}) {
         h.makeVideo({320, 240, 10, VideoContainer::Mp4H264, {{90.0, kGreen, true}}});
         h.startBus();
         h.startEmulator(emulatorArgs);
         std::filesystem::create_directories(h.confDir());
         h.writeConfig(h.baseConfig() + "sampling: { interval: 1s, frames_per_sequence: 2 }\n");
         monitor = h.monitor();
-        h.startDaemon(env);
+        h.startDaemon({}, seams);
         REQUIRE(h.waitReady(20s));
         REQUIRE(waitUntil([&] { return h.property("State").as_string() == "running"; }, 20s));
     }
@@ -43,6 +94,44 @@ struct Running {
                          timeout);
     }
 };
+
+/// After an update that would leave dmsd without its camera or model server:
+/// dmsd is still up and answering on D-Bus, back on it-1 (the update rejected,
+/// or applied and rolled back after the testbed's short probation), and both
+/// ConfigError and the journal say why, naming \a culprit.
+void expectBackOnPrevious(Running& r, const std::string& culprit) {
+    std::string error;
+    REQUIRE(waitUntil(
+        [&] {
+            error = r.h.property("ConfigError").as_string().c_str();
+            return !error.empty();
+        },
+        40s));
+    INFO("ConfigError: " << error);
+    CHECK(error.find(culprit) != std::string::npos);
+    REQUIRE(r.versionBecomes("it-1", 20s));
+    CHECK(r.h.daemon().running());
+    const json::object status = r.h.status();
+    const std::int64_t rejected = counter(status, "reloads_rejected");
+    const std::int64_t rollbacks = counter(status, "rollbacks");
+    INFO("reloads_rejected " << rejected << ", rollbacks " << rollbacks);
+    CHECK(rejected + rollbacks == 1);
+    CHECK(status.at("config_version").as_string() == "it-1");
+    CHECK(status.at("config_error").as_string() == error);
+    const std::string event = rejected == 1 ? "config_rejected" : "config_rolled_back";
+    std::string entry;
+    CHECK(waitUntil(
+        [&] {
+            entry = journalEntry(r.h, event);
+            return entry.find(culprit) != std::string::npos;
+        },
+        5s));
+    INFO("journal: " << entry);
+    CHECK(entry.find("DMS_CONFIG_VERSION=it-1") != std::string::npos);
+    // The previous configuration works again: camera and model both fine.
+    CHECK(waitUntil([&] { return r.h.property("State").as_string() == "running"; }, 30s));
+    CHECK(r.h.daemon().running());
+}
 
 } // namespace
 
@@ -131,7 +220,7 @@ TEST_CASE("an alert-threshold change keeps the requests in flight") {
 }
 
 TEST_CASE("a configuration that kills the model server is rolled back to the last good one") {
-    Running r({"--slots", "4"}, {{"DMSD_TEST_PROBATION_MS", "3000"}});
+    Running r({"--slots", "4"}, shortProbation());
     writeFile(r.h.confDir() / "90-dead.yaml",
               "version: it-dead\nllm:\n  url: \"http://127.0.0.1:9\"\nalerts:\n  analyzer_fault: "
               "{ raise_after: 1s, clear_after: 1s, critical_after: 30s, cooldown: 1s }\n");
@@ -160,6 +249,31 @@ TEST_CASE("a configuration that kills the model server is rolled back to the las
     writeFile(r.h.confDir() / "90-dead.yaml", "version: it-6\n");
     r.h.daemon().signal(SIGHUP);
     CHECK(r.versionBecomes("it-6"));
+}
+
+TEST_CASE("an https model server URL dropped in over the air is rejected, dmsd keeps running") {
+    Running r({"--slots", "4"}, shortProbation());
+    dropIn(r.h, "95-https.yaml", "version: it-https\nllm: { url: \"https://127.0.0.1:11434\" }\n");
+    expectBackOnPrevious(r, "https://127.0.0.1:11434");
+    // Rejected by validation (the client's own URL parser), never applied.
+    CHECK(counter(r.h.status(), "reloads_rejected") == 1);
+    CHECK(counter(r.h.status(), "reloads_applied") == 0);
+    CHECK(r.h.property("ConfigError").as_string().find("llm.url") != std::string::npos);
+}
+
+TEST_CASE("a model server URL nobody answers, dropped in over the air, does not take dmsd down") {
+    Running r({"--slots", "4"}, shortProbation());
+    const std::string url = fmt::format("http://127.0.0.1:{}", unusedLoopbackPort());
+    dropIn(r.h, "95-deadport.yaml", "version: it-deadport\nllm: { url: \"" + url + "\" }\n");
+    expectBackOnPrevious(r, url);
+}
+
+TEST_CASE("a capture source that does not exist, dropped in over the air, does not take dmsd "
+          "down") {
+    Running r({"--slots", "4"}, shortProbation());
+    dropIn(r.h, "95-nocamera.yaml",
+           "version: it-nocamera\ncapture: { source: \"file:/nonexistent/video.mp4\" }\n");
+    expectBackOnPrevious(r, "/nonexistent/video.mp4");
 }
 
 TEST_CASE("nothing leaks across 100 reloads") {

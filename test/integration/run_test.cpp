@@ -120,7 +120,9 @@ TEST_CASE("alerts and heartbeats leave the real daemon as CAN frames") {
         << "notify:\n  can: { enabled: true, interface: vcan0, heartbeat: 500ms }\n";
     // The frames the notifier would write to CAN_RAW arrive here instead.
     CanListener bus(h.dir() / "can.sock");
-    h.startDaemon({{"DMSD_TEST_CAN_SOCKET", bus.path().string()}});
+    TestSeams seams;
+    seams.canSocket = bus.path();
+    h.startDaemon({}, seams);
     REQUIRE(h.waitReady(20s));
 
     const auto alert = [](const ReceivedCanFrame& f, dmsd::AlertLevel level) {
@@ -166,7 +168,10 @@ TEST_CASE("a stalled worker makes the watchdog ask systemd for a restart") {
     h.startBus();
     h.startEmulator({"--slots", "4"});
     h.writeConfig(h.baseConfig() + kFastAlerts);
-    h.startDaemon({{"WATCHDOG_USEC", "1000000"}, {"DMSD_TEST_STALL", "sampler"}});
+    // The sampler thread stops after its first few frames (dmsd-testbed).
+    TestSeams seams;
+    seams.stallSamplerAfter = 15;
+    h.startDaemon({{"WATCHDOG_USEC", "1000000"}}, seams);
     REQUIRE(h.waitReady(20s));
     CHECK(h.notify().waitFor([](const std::string& m) { return hasLine(m, "WATCHDOG=trigger"); },
                              20s));

@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// The receiving end of the daemon's CAN stand-in (DMSD_TEST_CAN_SOCKET): an
+/// The receiving end of the daemon's CAN stand-in (dmsd-testbed --can-socket): an
 /// AF_UNIX SOCK_SEQPACKET socket that accepts the daemon's connection (again
 /// after each reconnect) and keeps every `struct can_frame` it receives, with
 /// its arrival time, so tests and benchmarks check what would go on the bus.

@@ -1,0 +1,117 @@
+#include "daemon/status_reporter.h"
+
+#include <algorithm>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "base/json.h"
+#include "base/log.h"
+
+namespace dmsd {
+
+namespace json = boost::json;
+
+std::string StatusReporter::line(const HealthState& health, const std::vector<ActiveAlert>& active,
+                                 std::string_view modelName, std::string_view configVersion) {
+    std::string camera =
+        health.cameraOk()
+            ? "camera ok"
+            : fmt::format("camera {} ({})", toString(health.camera),
+                          health.cameraProblem.empty() ? "no frames" : health.cameraProblem);
+    std::string model = health.modelOk ? fmt::format("model {} ok", modelName)
+                                       : fmt::format("model not usable ({})", health.modelProblem);
+    std::string alerts;
+    for (const ActiveAlert& alert : active) {
+        alerts += fmt::format("{}{} {}", alerts.empty() ? "" : ", ", alertKindName(alert.kind),
+                              alertLevelName(alert.level));
+    }
+    return fmt::format("{}: {}; {}; alerts: {}; config {}", serviceStateName(health.state), camera,
+                       model, alerts.empty() ? "none" : alerts, configVersion);
+}
+
+std::string StatusReporter::json(const StatusSnapshot& s) {
+    const Config& config = *s.config;
+    json::object status;
+    status["state"] = serviceStateName(s.health.state);
+    status["config_version"] = config.version;
+    json::array active;
+    for (const ActiveAlert& alert : s.active) {
+        // The engine counts in its own milliseconds; the contract wants wall time.
+        const auto ageUs = static_cast<std::uint64_t>(
+            std::max<std::int64_t>(0, (s.engineNow - alert.since).count()) * 1000);
+        active.push_back(
+            json::object{{"kind", alertKindName(alert.kind)},
+                         {"level", alertLevelName(alert.level)},
+                         {"confidence", alert.confidence},
+                         {"since_us", ageUs < s.realtimeUs ? s.realtimeUs - ageUs : s.realtimeUs}});
+    }
+    status["active_alerts"] = std::move(active);
+    status["driver_state"] = faceStateName(s.driverState);
+    status["mode"] = llmModeName(s.activeMode);
+    status["configured_mode"] = llmModeName(config.llm.scheduler.mode);
+    status["counters"] = json::object{
+        {"frames_captured", s.capture.framesCaptured},
+        {"frames_dropped", s.capture.framesDropped},
+        {"sequences_analysed", s.sequences.analysed},
+        {"sequences_skipped_static", s.sequences.skippedStatic},
+        {"sequences_superseded", s.sequences.superseded},
+        {"requests", s.llm.requests},
+        {"request_errors", s.llm.requestErrors},
+        {"cache_hits", s.llm.cacheHits},
+        {"cache_misses", s.llm.cacheMisses},
+        {"camera_restarts", s.capture.restarts},
+        {"frames_encoded", s.frames.framesEncoded},
+        {"reloads_applied", s.ota.reloadsApplied},
+        {"reloads_rejected", s.ota.reloadsRejected},
+        {"rollbacks", s.ota.rollbacks},
+    };
+    status["latency_ms"] = json::object{
+        {"sequence_p50", s.llm.sequenceP50Ms},
+        {"sequence_p95", s.llm.sequenceP95Ms},
+        {"request_p50", s.llm.requestP50Ms},
+        {"request_p95", s.llm.requestP95Ms},
+    };
+    status["alert_path_us"] = json::object{{"events", s.alertPath.events},
+                                           {"p50", s.alertPath.p50},
+                                           {"p99", s.alertPath.p99},
+                                           {"max", s.alertPath.max}};
+    status["camera"] = json::object{{"source", config.capture.source},
+                                    {"state", toString(s.health.camera)},
+                                    {"problem", s.health.cameraProblem}};
+    status["model"] =
+        json::object{{"url", config.llm.server.url},
+                     {"model", config.llm.model.name},
+                     {"usable", s.health.modelOk},
+                     {"problem", s.health.modelOk ? std::string() : s.health.modelProblem}};
+    if (s.lastAnalysisUs) {
+        status["last_analysis_us"] = *s.lastAnalysisUs;
+    }
+    status["config_error"] = s.configError;
+    if (s.can) {
+        status["can"] = json::object{{"state", canLinkStateName(s.can->state)},
+                                     {"interface", s.can->interface},
+                                     {"frames_sent", s.can->framesSent},
+                                     {"last_error", s.can->lastError}};
+    }
+    if (s.snapshots) {
+        status["snapshots"] = json::object{{"dir", config.notify.snapshots.dir},
+                                           {"written", s.snapshots->written},
+                                           {"failed", s.snapshots->failed},
+                                           {"last", s.snapshots->lastPath.string()}};
+    }
+    return writeJson(status);
+}
+
+void StatusReporter::publish(const std::string& line, bool ready) {
+    if (line == last_) {
+        return;
+    }
+    last_ = line;
+    notifier_.status(line);
+    if (ready) {
+        log::info("status: {}", line);
+    }
+}
+
+} // namespace dmsd

@@ -1,0 +1,142 @@
+// GetStatus JSON and the STATUS= line from a StatusSnapshot: the contract's
+// keys, in their order, and the figures where they belong.
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include "daemon/status_reporter.h"
+
+using namespace dmsd;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+std::vector<std::string> keys(const json::object& object) {
+    std::vector<std::string> out;
+    for (const auto& member : object) {
+        out.emplace_back(member.key());
+    }
+    return out;
+}
+
+struct Fixture {
+    Config config;
+    StatusSnapshot s;
+    Fixture() {
+        config.version = "fleet-7";
+        config.capture.source = "v4l2:/dev/video0";
+        config.llm.server.url = "http://127.0.0.1:11434";
+        config.llm.model.name = "llava";
+        config.notify.snapshots.dir = "/var/lib/dmsd/snapshots";
+        s.config = &config;
+        s.health = HealthState{ServiceState::Running, CameraState::Streaming, "", true, ""};
+    }
+};
+
+} // namespace
+
+TEST_CASE("GetStatus has exactly the contract's keys, in order", "[status]") {
+    Fixture f;
+    const json::object all = json::parse(StatusReporter::json(f.s)).as_object();
+    CHECK(keys(all) == std::vector<std::string>{"state", "config_version", "active_alerts",
+                                                "driver_state", "mode", "configured_mode",
+                                                "counters", "latency_ms", "alert_path_us", "camera",
+                                                "model", "config_error"});
+    CHECK(keys(all.at("counters").as_object()) ==
+          std::vector<std::string>{"frames_captured", "frames_dropped", "sequences_analysed",
+                                   "sequences_skipped_static", "sequences_superseded", "requests",
+                                   "request_errors", "cache_hits", "cache_misses",
+                                   "camera_restarts", "frames_encoded", "reloads_applied",
+                                   "reloads_rejected", "rollbacks"});
+    CHECK(keys(all.at("latency_ms").as_object()) ==
+          std::vector<std::string>{"sequence_p50", "sequence_p95", "request_p50", "request_p95"});
+    CHECK(keys(all.at("alert_path_us").as_object()) ==
+          std::vector<std::string>{"events", "p50", "p99", "max"});
+    CHECK(keys(all.at("camera").as_object()) ==
+          std::vector<std::string>{"source", "state", "problem"});
+    CHECK(keys(all.at("model").as_object()) ==
+          std::vector<std::string>{"url", "model", "usable", "problem"});
+
+    // The optional parts, when there is something to say.
+    f.s.lastAnalysisUs = 1700000000000000;
+    f.s.can = CanStatus{};
+    f.s.snapshots = SnapshotStats{};
+    const json::object more = json::parse(StatusReporter::json(f.s)).as_object();
+    CHECK(keys(more) == std::vector<std::string>{
+                            "state", "config_version", "active_alerts", "driver_state", "mode",
+                            "configured_mode", "counters", "latency_ms", "alert_path_us", "camera",
+                            "model", "last_analysis_us", "config_error", "can", "snapshots"});
+    CHECK(keys(more.at("can").as_object()) ==
+          std::vector<std::string>{"state", "interface", "frames_sent", "last_error"});
+    CHECK(keys(more.at("snapshots").as_object()) ==
+          std::vector<std::string>{"dir", "written", "failed", "last"});
+}
+
+TEST_CASE("GetStatus carries each part's figures", "[status]") {
+    Fixture f;
+    f.s.health = HealthState{ServiceState::Degraded, CameraState::Lost, "device gone", false,
+                             "cannot reach the model server"};
+    f.s.active = {ActiveAlert{AlertKind::Drowsiness, AlertLevel::Critical, 0.9, 10000ms}};
+    f.s.engineNow = 12000ms;
+    f.s.realtimeUs = 5000000;
+    f.s.driverState = FaceState::Sleepy;
+    f.s.activeMode = LlmMode::Combined;
+    f.s.capture.framesCaptured = 100;
+    f.s.capture.restarts = 2;
+    f.s.frames.framesEncoded = 40;
+    f.s.sequences = SequenceCounters{9, 3, 1};
+    f.s.ota = OtaCounters{4, 5, 6};
+    f.s.alertPath = AlertPathFigures{7, 120.5, 300.0, 450.0};
+    f.s.configError = "configuration x rolled back";
+    f.s.llm.requests = 36;
+
+    const json::object status = json::parse(StatusReporter::json(f.s)).as_object();
+    CHECK(status.at("state") == "degraded");
+    CHECK(status.at("config_version") == "fleet-7");
+    const json::object& alert = status.at("active_alerts").as_array().at(0).as_object();
+    CHECK(alert.at("kind") == "DROWSINESS");
+    CHECK(alert.at("level") == "critical");
+    // Raised 2 s of engine time ago, on the wall clock.
+    CHECK(alert.at("since_us").to_number<std::uint64_t>() == 3000000);
+    CHECK(status.at("driver_state") == "SLEEPY");
+    CHECK(status.at("mode") == "combined");
+    CHECK(status.at("configured_mode") == "auto");
+    const json::object& counters = status.at("counters").as_object();
+    CHECK(counters.at("frames_captured").to_number<int>() == 100);
+    CHECK(counters.at("camera_restarts").to_number<int>() == 2);
+    CHECK(counters.at("frames_encoded").to_number<int>() == 40);
+    CHECK(counters.at("sequences_analysed").to_number<int>() == 9);
+    CHECK(counters.at("sequences_skipped_static").to_number<int>() == 3);
+    CHECK(counters.at("sequences_superseded").to_number<int>() == 1);
+    CHECK(counters.at("requests").to_number<int>() == 36);
+    CHECK(counters.at("reloads_applied").to_number<int>() == 4);
+    CHECK(counters.at("reloads_rejected").to_number<int>() == 5);
+    CHECK(counters.at("rollbacks").to_number<int>() == 6);
+    CHECK(status.at("alert_path_us").at("events").to_number<int>() == 7);
+    CHECK(status.at("alert_path_us").at("p50").to_number<double>() == 120.5);
+    CHECK(status.at("camera").at("state") == "lost");
+    CHECK(status.at("camera").at("problem") == "device gone");
+    CHECK(status.at("model").at("usable") == false);
+    CHECK(status.at("model").at("problem") == "cannot reach the model server");
+    CHECK(status.at("config_error") == "configuration x rolled back");
+    // Plain decimals (base/json.h), never 1.205E2.
+    CHECK_THAT(StatusReporter::json(f.s), Catch::Contains("\"p50\":120.5"));
+}
+
+TEST_CASE("the STATUS= line sums up camera, model, alerts and version", "[status]") {
+    Fixture f;
+    CHECK(StatusReporter::line(f.s.health, {}, "llava", "fleet-7") ==
+          "running: camera ok; model llava ok; alerts: none; config fleet-7");
+    const HealthState down{ServiceState::Degraded, CameraState::Retrying, "", false,
+                           "cannot reach http://127.0.0.1:9"};
+    const std::vector<ActiveAlert> active{
+        ActiveAlert{AlertKind::CameraFault, AlertLevel::Warning, 1.0, 0ms},
+        ActiveAlert{AlertKind::AnalyzerFault, AlertLevel::Critical, 1.0, 0ms}};
+    CHECK(StatusReporter::line(down, active, "llava", "fleet-8") ==
+          "degraded: camera retrying (no frames); model not usable (cannot reach "
+          "http://127.0.0.1:9); alerts: CAMERA_FAULT warning, ANALYZER_FAULT critical; config "
+          "fleet-8");
+}
