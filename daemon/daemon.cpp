@@ -81,7 +81,7 @@ void Daemon::start() {
 
     waitSignals();
     startNotifiers(true, true, true);
-    startAnalysis(true);
+    startAnalysis();
     startCapture();
     startFramePath();
 
@@ -292,24 +292,35 @@ void Daemon::onSkipped(const SkippedWindow& window) {
 
 // ---------------------------------------------------------------- analysis
 
-void Daemon::startAnalysis(bool newClient) {
+void Daemon::startAnalysis() {
+    // Each part of llm: restarts only what depends on it: a new server (or its
+    // limits and deadlines) a new transport, a new model a new client over the
+    // same connections, a new mode, cache, prompt or layout a new scheduler.
+    const LlmSettings& llm = config().llm;
+    const LlmRestart restart = client_ ? llmRestart(clientLlm_, llm) : LlmRestart::Transport;
+    const bool newTransport = restart == LlmRestart::Transport;
+    const bool newClient = newTransport || restart == LlmRestart::Client;
     if (scheduler_) {
         scheduler_->shutdown();
         scheduler_.reset();
     }
-    if (newClient) {
-        if (client_) {
-            client_->cancelAll();
+    if (newTransport) {
+        if (transport_) {
+            transport_->cancelAll();
         }
-        client_ = createModelClient(io_.get_executor(), config().llm);
+        transport_ = HttpTransport::create(io_.get_executor(), llm.server);
+    }
+    if (newClient) {
+        client_ = createModelClient(transport_, llm.model);
         // The health state stays as it was until the new client's check says
         // otherwise: a reload must not make State flap to degraded and back.
         if (!health_.modelOk) {
-            health_.modelProblem = "checking " + config().llm.server.url;
+            health_.modelProblem = "checking " + llm.server.url;
         }
         modelHealth_.watch(client_);
     }
-    scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, config().llm.scheduler,
+    clientLlm_ = llm;
+    scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, llm.scheduler,
                                            config().analyses, config().encode.layout);
     // A sequence that waited behind the old scheduler goes to the new one.
     pump_.setTarget(LatestWinsPump::submitTo(scheduler_));
@@ -639,7 +650,7 @@ void Daemon::apply(const Config& /*next*/, const std::vector<ConfigPart>& parts)
         startFramePath();
     }
     if (schedulerChanged) {
-        startAnalysis(llmChanged);
+        startAnalysis();
     }
     if (contains(parts, ConfigPart::Alerts)) {
         engine_.updateRules(config().alerts);

@@ -122,7 +122,7 @@ private:
     void onSkipped(const SkippedWindow& window);
 
     // analysis
-    void startAnalysis(bool newClient);
+    void startAnalysis();
     void onResult(SequenceResult result);
     void setModelHealth(bool ok, const std::string& problem);
 
@@ -180,7 +180,9 @@ private:
     std::optional<Clock::time_point> cameraLostAt_;
 
     // analysis
+    HttpTransportPtr transport_;
     ModelClientPtr client_;
+    LlmSettings clientLlm_; ///< what transport_, client_ and scheduler_ were made for
     AnalysisSchedulerPtr scheduler_;
     LatestWinsPump pump_;
     ModelHealthWatcher modelHealth_;

@@ -83,7 +83,8 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
         json::object{{"url", config.llm.server.url},
                      {"model", config.llm.model.name},
                      {"usable", s.health.modelOk},
-                     {"problem", s.health.modelOk ? std::string() : s.health.modelProblem}};
+                     {"problem", s.health.modelOk ? std::string() : s.health.modelProblem},
+                     {"connections_opened", s.llm.client.connectionsOpened}};
     if (s.lastAnalysisUs) {
         status["last_analysis_us"] = *s.lastAnalysisUs;
     }

@@ -25,11 +25,11 @@ namespace dmsd {
 /// The model server and the transport to it.
 struct ServerSettings {
     std::string url = "http://127.0.0.1:11434";
-    int maxInFlight = 4;           ///< requests open at once
-    Millis timeout{20000};         ///< whole request, retries included
-    Millis connectTimeout{2000};   ///< name resolution and TCP connect
-    Millis firstByteTimeout{0};    ///< 0: bounded by `timeout` only
-    Millis idleTimeout{0};         ///< gap between streamed lines; 0: bounded by `timeout`
+    int maxInFlight = 4;         ///< requests open at once
+    Millis timeout{20000};       ///< whole request, retries included
+    Millis connectTimeout{2000}; ///< name resolution and TCP connect
+    Millis firstByteTimeout{0};  ///< 0: bounded by `timeout` only
+    Millis idleTimeout{0};       ///< gap between streamed lines; 0: bounded by `timeout`
     std::size_t maxResponseBytes = 1 << 20;
 
     friend bool operator==(const ServerSettings&, const ServerSettings&) = default;
@@ -130,6 +130,21 @@ struct LlmSettings {
     }
 };
 
+/// What a change of `llm:` restarts, least first: only the scheduler (mode,
+/// cache), the client too (the model and its options, over the same server
+/// connections), or the transport too (the server, its limits and deadlines).
+enum class LlmRestart { None, Scheduler, Client, Transport };
+
+constexpr LlmRestart llmRestart(const LlmSettings& before, const LlmSettings& after) {
+    if (before.server != after.server) {
+        return LlmRestart::Transport;
+    }
+    if (before.model != after.model) {
+        return LlmRestart::Client;
+    }
+    return before.scheduler != after.scheduler ? LlmRestart::Scheduler : LlmRestart::None;
+}
+
 /// One analysis: asked or not, and its instruction.
 struct AnalysisSettings {
     bool enabled = true;
@@ -148,7 +163,9 @@ struct AnalysisSettings {
 struct AnalysesSettings {
     std::array<AnalysisSettings, kAnalysisCount> byKind{};
 
-    AnalysisSettings& operator[](AnalysisKind kind) { return byKind[static_cast<std::size_t>(kind)]; }
+    AnalysisSettings& operator[](AnalysisKind kind) {
+        return byKind[static_cast<std::size_t>(kind)];
+    }
     const AnalysisSettings& operator[](AnalysisKind kind) const {
         return byKind[static_cast<std::size_t>(kind)];
     }

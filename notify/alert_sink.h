@@ -21,6 +21,7 @@
 #include <boost/json/object.hpp>
 
 #include "alerts/alert_types.h"
+#include "llm/analyses/face_state.h"
 #include "llm/answers.h"
 #include "pipeline/sequence.h"
 

@@ -58,7 +58,7 @@ TEST_CASE("GetStatus has exactly the contract's keys, in order", "[status]") {
     CHECK(keys(all.at("camera").as_object()) ==
           std::vector<std::string>{"source", "state", "problem"});
     CHECK(keys(all.at("model").as_object()) ==
-          std::vector<std::string>{"url", "model", "usable", "problem"});
+          std::vector<std::string>{"url", "model", "usable", "problem", "connections_opened"});
 
     // The optional parts, when there is something to say.
     f.s.lastAnalysisUs = 1700000000000000;

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "llm/model_health.h"
+#include "llm/ollama_client.h"
 
 using namespace dmsd;
 namespace asio = boost::asio;

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "llm/server_url.h"
+#include "llm/settings.h"
 
 using namespace dmsd;
 using namespace std::chrono_literals;
@@ -51,4 +52,23 @@ TEST_CASE("the endpoint is what the client connects to", "[llm][url]") {
     REQUIRE(plain);
     CHECK(plain->port == "80");
     CHECK(plain->hostHeader == "ollama");
+}
+
+TEST_CASE("a change of llm: restarts the least that depends on it", "[llm][settings]") {
+    const LlmSettings before;
+    LlmSettings after = before;
+    CHECK(llmRestart(before, after) == LlmRestart::None);
+    after.scheduler.mode = LlmMode::Combined;
+    CHECK(llmRestart(before, after) == LlmRestart::Scheduler);
+    after.scheduler.cache.entries = 0;
+    CHECK(llmRestart(before, after) == LlmRestart::Scheduler);
+    after.model.options.numCtx = 4096;
+    CHECK(llmRestart(before, after) == LlmRestart::Client);
+    after.model.name = "qwen2.5vl:3b";
+    CHECK(llmRestart(before, after) == LlmRestart::Client);
+    after.server.maxInFlight = 2;
+    CHECK(llmRestart(before, after) == LlmRestart::Transport);
+    LlmSettings urlOnly = before;
+    urlOnly.server.url = "http://10.0.0.2:11434";
+    CHECK(llmRestart(before, urlOnly) == LlmRestart::Transport);
 }
