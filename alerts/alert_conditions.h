@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// The condition of each alert kind (CONTRACT.md section 3) read from one
+/// The condition of each alert kind (docs/interfaces.md section 3) read from one
 /// sequence's typed answers: present, absent or unknown, with a probability and
 /// the evidence (which analyses said what). Pure functions; the hysteresis over
 /// time lives in alerts/alert_engine.h. The rules are documented in docs/alerts.md.
@@ -71,7 +71,7 @@ struct SequenceReading {
     FaceState driverState = FaceState::Unknown;
 };
 
-/// Reads one sequence's answers (CONTRACT.md section 3 conditions; docs/alerts.md).
+/// Reads one sequence's answers (docs/interfaces.md section 3 conditions; docs/alerts.md).
 SequenceReading readSequence(const SequenceAnswers& answers, const ReadingRules& rules = {});
 
 /// Short name of an analysis error kind: "connection_failed", "timeout", ...

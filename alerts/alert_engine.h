@@ -2,7 +2,7 @@
 
 /// \file
 /// The decision engine: turns analysed sequences, skipped static windows and
-/// camera/analyzer health into alert transitions (CONTRACT.md section 3) with the
+/// camera/analyzer health into alert transitions (docs/interfaces.md section 3) with the
 /// contract's hysteresis (raise_after, critical_after, clear_after, cooldown).
 ///
 /// Pure logic: no I/O, no clock, no threads. Time is passed in as EngineTime on a
@@ -64,7 +64,7 @@ public:
                                     const SequenceAnswers& answers);
 
     /// A static window skipped at `t`: the last analysed sequence's reading is
-    /// observed again (CONTRACT.md section 2, Sampling). `sequenceId` 0 keeps the id of
+    /// observed again (docs/interfaces.md section 2, Sampling). `sequenceId` 0 keeps the id of
     /// the sequence whose answers are carried. Does nothing before the first observe().
     std::vector<AlertEvent> carryForward(EngineTime t, std::uint64_t sequenceId = 0);
 

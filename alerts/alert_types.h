@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// Alert kinds and levels of CONTRACT.md section 3, with the numeric codes that
+/// Alert kinds and levels of docs/interfaces.md section 3, with the numeric codes that
 /// section 5 (CAN) fixes. Dependency-free: the configuration, the decision engine
 /// and every notifier share these definitions.
 

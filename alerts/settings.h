@@ -31,8 +31,9 @@ struct AlertRule {
         k.duration("clear_after", s.clearAfter, 0ms, 1h);
         k.duration("critical_after", s.criticalAfter, 0ms, 1h);
         k.duration("cooldown", s.cooldown, 0ms, 24h);
-        k.crossCheck({"critical_after", "raise_after"}, [&s] { return escalationProblem(s); },
-                     "critical_after >= raise_after");
+        k.crossCheck(
+            {"critical_after", "raise_after"}, [&s] { return escalationProblem(s); },
+            "critical_after >= raise_after");
     }
 
     /// An alert must be raised before it can become critical; nullopt when it can.

@@ -141,7 +141,7 @@ struct BatchAnalyzer::Impl {
             std::max<std::size_t>(64, (submitLimit_ + videos_.size()) * kAnalysisCount);
         client_ = createModelClient(io_.get_executor(), config_.llm, transportOptions);
         scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, config_.llm.scheduler,
-                                               config_.analyses, config_.encode.layout);
+                                               config_.analyses);
 
         if (int code = checkModelServer(); code != 0) {
             return code;
@@ -349,7 +349,7 @@ struct BatchAnalyzer::Impl {
         if (options_.realtime) {
             Video* v = &video;
             video.pump = std::make_unique<LatestWinsPump>(
-                [this, v](SequenceResult result) { onRealtimeResult(*v, std::move(result)); },
+                [this, v](const SequenceResult& result) { onRealtimeResult(*v, result); },
                 [this, v](const EncodedSequencePtr&) {
                     ++v->summary.sequencesSuperseded;
                     ++v->windowsDone;
@@ -519,7 +519,7 @@ struct BatchAnalyzer::Impl {
     }
 
     void processSkip(Video& video, const SkippedWindow& window) {
-        // Static scene: the last answers still stand (CONTRACT.md section 2, Sampling).
+        // Static scene: the last answers still stand (docs/interfaces.md section 2, Sampling).
         std::vector<AlertEvent> events =
             video.engine->carryForward(engineTime(window.tEndS), window.lastSequenceId);
         countRaised(video, events);

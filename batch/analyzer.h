@@ -2,7 +2,7 @@
 
 /// \file
 /// `dmsd analyze`: batch analysis of recorded videos at the model server's
-/// full capacity (CONTRACT.md sections 1 and 6; docs/batch.md).
+/// full capacity (docs/interfaces.md sections 1 and 6; docs/batch.md).
 ///
 /// Threads:
 ///  - up to `jobs` worker threads, each decoding one video at a time with its
@@ -61,7 +61,7 @@ public:
     BatchAnalyzer(const BatchAnalyzer&) = delete;
     BatchAnalyzer& operator=(const BatchAnalyzer&) = delete;
 
-    /// Processes every video; returns the exit code of CONTRACT.md section 1:
+    /// Processes every video; returns the exit code of docs/interfaces.md section 1:
     /// 0 all fine, 1 a video (or the output) failed, 3 the model server is
     /// unusable at start, 130 interrupted by SIGINT/SIGTERM.
     int run();

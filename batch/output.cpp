@@ -63,7 +63,7 @@ std::string sequenceLine(std::string_view video, const SequenceResult& result,
     for (const AlertEvent& event : alerts) {
         alertArray.emplace_back(alertJson(event));
     }
-    // Member order follows CONTRACT.md section 6 (json::object keeps insertion order).
+    // Member order follows docs/interfaces.md section 6 (json::object keeps insertion order).
     json::object line{{"type", "sequence"},
                       {"video", video},
                       {"sequence_id", sequence.sequenceId},

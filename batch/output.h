@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// The JSON Lines of `dmsd analyze` (CONTRACT.md section 6): formatting of the
+/// The JSON Lines of `dmsd analyze` (docs/interfaces.md section 6): formatting of the
 /// `sequence` and `summary` lines, and a writer that puts each line out whole
 /// with one write(2) and no user-space buffering, so that a reader (or a
 /// Ctrl-C) never sees half a line. See docs/batch.md for every field.

@@ -61,7 +61,8 @@ std::string formatBar(const ProgressFigures& f, std::size_t columns) {
         columns > text.size() + 12 ? std::min<std::size_t>(40, columns - text.size() - 2) : 0;
     std::string line;
     if (barWidth >= 10) {
-        const auto filled = static_cast<std::size_t>(std::round(fraction * barWidth));
+        const auto filled =
+            static_cast<std::size_t>(std::round(fraction * static_cast<double>(barWidth)));
         line = "[" + std::string(filled, '#') + std::string(barWidth - filled, '.') + "]";
     } else {
         line = fmt::format("{:3.0f}%", fraction * 100.0);

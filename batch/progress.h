@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// Progress of `dmsd analyze` on stderr (CONTRACT.md section 1): a live
+/// Progress of `dmsd analyze` on stderr (docs/interfaces.md section 1): a live
 /// one-line bar when stderr is a terminal, plain lines every few seconds
 /// otherwise. Pure formatting; the analyzer samples the figures on its loop.
 

@@ -1,4 +1,4 @@
-// dmsd analyze: command line (CONTRACT.md section 1); the work is in batch/analyzer.h.
+// dmsd analyze: command line (docs/interfaces.md section 1); the work is in batch/analyzer.h.
 
 #include <charconv>
 #include <cstdio>

@@ -193,7 +193,7 @@ int runSample(Args args) {
     const char* layoutName = config.encode.layout == ImageLayout::Mosaic ? "mosaic" : "separate";
     double videoEndS = 0.0;
     FramePathCallbacks callbacks;
-    callbacks.onSequence = [&](EncodedSequencePtr sequence) {
+    callbacks.onSequence = [&](const EncodedSequencePtr& sequence) {
         json::array pts;
         json::array frameIds;
         json::array bytes;

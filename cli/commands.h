@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// Subcommands of the dmsd executable (CONTRACT.md section 1). Each takes the
+/// Subcommands of the dmsd executable (docs/interfaces.md section 1). Each takes the
 /// arguments after the subcommand name and returns the process exit code.
 
 #include <span>
@@ -9,7 +9,7 @@
 
 namespace dmsd::cli {
 
-/// Exit codes of CONTRACT.md section 1.
+/// Exit codes of docs/interfaces.md section 1.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitInputFailed = 1;
 inline constexpr int kExitUsage = 2;

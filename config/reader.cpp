@@ -11,8 +11,8 @@ namespace dmsd::config {
 
 Section::Section(std::vector<RawError>& errors, const Node* node, std::string path, Location where,
                  bool crossChecks)
-    : errors_(errors), node_(node), path_(std::move(path)), where_(where), crossChecks_(crossChecks),
-      failed_(std::make_shared<std::set<std::string>>()) {
+    : errors_(errors), node_(node), path_(std::move(path)), where_(where),
+      crossChecks_(crossChecks), failed_(std::make_shared<std::set<std::string>>()) {
 }
 
 std::string Section::path(std::string_view key) const {

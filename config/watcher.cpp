@@ -16,7 +16,7 @@ constexpr std::uint32_t kFileEvents = IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE |
 
 ConfigWatcher::ConfigWatcher(boost::asio::io_context& io, std::filesystem::path mainFile,
                              std::chrono::milliseconds debounce, ChangeHandler onChange)
-    : io_(io), mainFile_(std::move(mainFile)), debounce_(debounce), onChange_(std::move(onChange)),
+    : mainFile_(std::move(mainFile)), debounce_(debounce), onChange_(std::move(onChange)),
       stream_(io), debounceTimer_(io) {
     dir_ = mainFile_.parent_path().empty() ? std::filesystem::path(".") : mainFile_.parent_path();
     confDir_ = dir_ / "conf.d";
@@ -47,8 +47,7 @@ std::string ConfigWatcher::start() {
     stream_.assign(fd);
     dirWatch_ = ::inotify_add_watch(fd, dir_.c_str(), kFileEvents | IN_CREATE | IN_MOVED_TO);
     if (dirWatch_ < 0) {
-        const std::string error =
-            fmt::format("cannot watch {}: {}", dir_.string(), std::strerror(errno));
+        std::string error = fmt::format("cannot watch {}: {}", dir_.string(), std::strerror(errno));
         stop();
         return error;
     }

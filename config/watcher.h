@@ -42,7 +42,6 @@ private:
     void onReadable();
     void addConfDirWatch();
 
-    boost::asio::io_context& io_;
     std::filesystem::path mainFile_;
     std::filesystem::path dir_;
     std::filesystem::path confDir_;

@@ -199,7 +199,6 @@ private:
     bool tooMany_ = false;
 };
 
-
 } // namespace
 
 bool parseYaml(int file, std::string_view text, Node& root, std::vector<RawError>& errors) {
@@ -219,13 +218,12 @@ bool parseYaml(int file, std::string_view text, Node& root, std::vector<RawError
             return false; // an empty file (or one of comments) changes nothing
         case DocumentCount::Kind::Stuck:
             errors.push_back({{file, count.at.line + 1, count.at.column + 1},
-                               "",
-                               unexpectedAt(source, count.at)});
+                              "",
+                              unexpectedAt(source, count.at)});
             return false;
         case DocumentCount::Kind::Several:
-            errors.push_back(
-                {locationOf(count.at, file, {file, 0, 0}), "",
-                 "more than one YAML document ('---'); put each in its own file"});
+            errors.push_back({locationOf(count.at, file, {file, 0, 0}), "",
+                              "more than one YAML document ('---'); put each in its own file"});
             return false;
         case DocumentCount::Kind::One:
             break;
@@ -233,8 +231,8 @@ bool parseYaml(int file, std::string_view text, Node& root, std::vector<RawError
         document = YAML::Load(source);
     } catch (const YAML::ParserException& e) {
         errors.push_back({{file, e.mark.line + 1, e.mark.column + 1},
-                           "",
-                           fmt::format("YAML syntax error: {}", e.msg)});
+                          "",
+                          fmt::format("YAML syntax error: {}", e.msg)});
         return false;
     } catch (const std::exception& e) {
         errors.push_back({{file, 0, 0}, "", fmt::format("cannot parse YAML: {}", e.what())});

@@ -206,7 +206,7 @@ void Daemon::startFramePath() {
     }
     FramePathCallbacks callbacks;
     const std::uint64_t generation = captureGeneration_.load();
-    callbacks.onSequence = [this, generation](EncodedSequencePtr sequence) {
+    callbacks.onSequence = [this, generation](const EncodedSequencePtr& sequence) {
         boost::asio::post(io_, [this, generation, sequence] {
             if (generation == captureGeneration_.load() && !stopping_) {
                 pump_.offer(sequence);
@@ -320,8 +320,8 @@ void Daemon::startAnalysis() {
         modelHealth_.watch(client_);
     }
     clientLlm_ = llm;
-    scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, llm.scheduler,
-                                           config().analyses, config().encode.layout);
+    scheduler_ =
+        AnalysisScheduler::create(io_.get_executor(), client_, llm.scheduler, config().analyses);
     // A sequence that waited behind the old scheduler goes to the new one.
     pump_.setTarget(LatestWinsPump::submitTo(scheduler_));
 }
@@ -636,8 +636,8 @@ void Daemon::apply(const Config& /*next*/, const std::vector<ConfigPart>& parts)
     const bool framePathChanged = captureChanged || contains(parts, ConfigPart::Sampling) ||
                                   contains(parts, ConfigPart::Encode);
     const bool llmChanged = contains(parts, ConfigPart::Llm);
-    const bool schedulerChanged =
-        llmChanged || contains(parts, ConfigPart::Analyses) || contains(parts, ConfigPart::Encode);
+    // The frames' layout comes with each sequence: encode needs no new scheduler.
+    const bool schedulerChanged = llmChanged || contains(parts, ConfigPart::Analyses);
     if (framePathChanged) {
         stopFramePath();
     }

@@ -2,7 +2,7 @@
 
 /// \file
 /// `dmsd run`: the long-running service. The Daemon wires the stages around
-/// one asio io_context (DESIGN.md, data flow) and owns the lifecycle:
+/// one asio io_context (docs/architecture.md, stages and threads) and owns the lifecycle:
 ///
 ///   Capture (GStreamer threads) -> FramePath (sampler thread) -> post to loop
 ///   -> LatestWinsPump -> AnalysisScheduler -> AlertEngine
@@ -100,7 +100,7 @@ public:
     /// change). Returns empty on success (or nothing to do), else the reason.
     std::string reload(const std::string& trigger);
 
-    /// The JSON of D-Bus GetStatus (CONTRACT.md section 4).
+    /// The JSON of D-Bus GetStatus (docs/interfaces.md section 4).
     std::string statusJson() const;
 
 private:

@@ -2,7 +2,7 @@
 
 /// \file
 /// What `dmsd run` says about itself: the JSON of D-Bus `GetStatus`
-/// (CONTRACT.md section 4; its keys are part of the contract) and the
+/// (docs/interfaces.md section 4; its keys are part of the contract) and the
 /// one-line `STATUS=` of sd_notify, sent to systemd when it changes. The
 /// daemon gathers the figures of its parts into a StatusSnapshot; the
 /// reporter only formats them.

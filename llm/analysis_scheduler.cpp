@@ -54,21 +54,21 @@ struct AnalysisScheduler::SequenceState {
     }
 };
 
-std::shared_ptr<AnalysisScheduler>
-AnalysisScheduler::create(asio::any_io_executor executor, ModelClientPtr client,
-                          SchedulerSettings settings, AnalysesSettings analyses, ImageLayout layout,
-                          SchedulerOptions options) {
-    return std::shared_ptr<AnalysisScheduler>(
-        new AnalysisScheduler(std::move(executor), std::move(client), std::move(settings),
-                              std::move(analyses), layout, options));
+std::shared_ptr<AnalysisScheduler> AnalysisScheduler::create(asio::any_io_executor executor,
+                                                             ModelClientPtr client,
+                                                             SchedulerSettings settings,
+                                                             AnalysesSettings analyses,
+                                                             SchedulerOptions options) {
+    return std::shared_ptr<AnalysisScheduler>(new AnalysisScheduler(
+        std::move(executor), std::move(client), settings, std::move(analyses), options));
 }
 
 AnalysisScheduler::AnalysisScheduler(asio::any_io_executor executor, ModelClientPtr client,
                                      SchedulerSettings settings, AnalysesSettings analyses,
-                                     ImageLayout layout, SchedulerOptions options)
-    : executor_(std::move(executor)), client_(std::move(client)), settings_(std::move(settings)),
+                                     SchedulerOptions options)
+    : executor_(std::move(executor)), client_(std::move(client)), settings_(settings),
       analyses_(std::move(analyses)), asked_(enabledAnalyses(analyses_)),
-      combinedSchema_(combinedSchema(asked_)), layout_(layout), options_(options),
+      combinedSchema_(combinedSchema(asked_)), options_(options),
       cache_(static_cast<std::size_t>(std::max(0, settings_.cache.entries)), settings_.cache.ttl) {
     if (client_->maxInFlight() <= 1) {
         // One request at a time cannot overlap: parallel would cost the sum.

@@ -37,7 +37,7 @@ namespace dmsd {
 
 /// Tuning beyond the contract's settings.
 struct SchedulerOptions {
-    /// Ask with `stream: true` (gives time to first token; CONTRACT 7's default is false).
+    /// Ask with `stream: true` (gives time to first token; docs/interfaces.md section 7: false).
     bool stream = false;
     /// Auto mode: while on combined, run one sequence in parallel this often
     /// to re-measure what the server sustains.
@@ -61,11 +61,11 @@ public:
 
     /// \a client asks the model server; \a settings are the mode and the cache
     /// (`llm.mode`, `llm.cache`); \a analyses which analyses are asked and
-    /// their prompts; \a layout the configured encode.layout (part of the cache key).
+    /// their prompts. Whether frames go as a mosaic is each sequence's own
+    /// (EncodedSequence::mosaic, from encode.layout).
     static std::shared_ptr<AnalysisScheduler>
     create(boost::asio::any_io_executor executor, ModelClientPtr client, SchedulerSettings settings,
-           AnalysesSettings analyses, ImageLayout layout = ImageLayout::Separate,
-           SchedulerOptions options = {});
+           AnalysesSettings analyses, SchedulerOptions options = {});
     AnalysisScheduler(const AnalysisScheduler&) = delete;
     AnalysisScheduler& operator=(const AnalysisScheduler&) = delete;
 
@@ -99,7 +99,7 @@ private:
     using StatePtr = std::shared_ptr<SequenceState>;
 
     AnalysisScheduler(boost::asio::any_io_executor executor, ModelClientPtr client,
-                      SchedulerSettings settings, AnalysesSettings analyses, ImageLayout layout,
+                      SchedulerSettings settings, AnalysesSettings analyses,
                       SchedulerOptions options);
 
     LlmMode chooseMode();
@@ -118,7 +118,6 @@ private:
     AnalysesSettings analyses_;
     AnalysisSet asked_{};
     boost::json::value combinedSchema_;
-    ImageLayout layout_;
     SchedulerOptions options_;
     ResponseCache cache_;
 

@@ -2,7 +2,7 @@
 
 /// \file
 /// Figures of the analysis path: per analysis and per sequence, and the
-/// aggregate counters and percentiles that D-Bus GetStatus (CONTRACT.md
+/// aggregate counters and percentiles that D-Bus GetStatus (docs/interfaces.md
 /// section 4) reports.
 
 #include <array>
@@ -35,7 +35,7 @@ struct AnalysisRunMetrics {
 struct SequenceMetrics {
     LlmMode mode = LlmMode::Parallel; ///< mode actually used (never Auto)
     /// From the capture of the sequence's last frame (EncodedSequence::lastFrameAt,
-    /// or submission when unset) to its last answer: CONTRACT.md `latency_ms`.
+    /// or submission when unset) to its last answer: `latency_ms` of docs/interfaces.md section 6.
     std::chrono::milliseconds latency{0};
     std::chrono::milliseconds elapsed{0}; ///< from submit() to the last answer
     std::array<AnalysisRunMetrics, kAnalysisCount> analyses{};

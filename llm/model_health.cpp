@@ -16,10 +16,9 @@ asio::awaitable<ModelCheck> checkModel(ModelClientPtr client) {
     check.health = co_await client->checkHealth();
     if (!check.health.usable()) {
         check.failed = ModelCheck::Step::Health;
-        check.problem = !check.health.problem.empty()
-                            ? check.health.problem
-                            : fmt::format("model {} on {} is not usable", client->model(),
-                                          client->url());
+        check.problem = !check.health.problem.empty() ? check.health.problem
+                                                      : fmt::format("model {} on {} is not usable",
+                                                                    client->model(), client->url());
         co_return check;
     }
     check.warmUpError = co_await client->warmUp();
@@ -35,8 +34,8 @@ asio::awaitable<ModelCheck> checkModel(ModelClientPtr client) {
 /// the timer outlives the watcher safely: it wakes, sees a newer generation
 /// and ends without reporting.
 struct ModelHealthWatcher::State {
-    State(asio::any_io_executor executor, std::chrono::milliseconds retry, Listener listener)
-        : executor(executor), timer(executor), retry(retry), listener(std::move(listener)) {}
+    State(asio::any_io_executor ex, std::chrono::milliseconds retry, Listener listener)
+        : executor(std::move(ex)), timer(executor), retry(retry), listener(std::move(listener)) {}
 
     asio::any_io_executor executor;
     asio::steady_timer timer;

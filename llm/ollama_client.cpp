@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/json.h"
-#include "llm/request_body.h"
+#include "llm/ollama_body.h"
 
 namespace dmsd {
 

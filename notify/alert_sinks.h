@@ -17,7 +17,7 @@
 
 namespace dmsd {
 
-/// The alert frame of each event (CONTRACT.md section 5).
+/// The alert frame of each event (docs/interfaces.md section 5).
 class CanAlertSink final : public AlertSink {
 public:
     explicit CanAlertSink(const std::unique_ptr<CanNotifier>& can) : can_(can) {}

@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// Pure encoders and decoders of the two CAN frames of CONTRACT.md section 5
+/// Pure encoders and decoders of the two CAN frames of docs/interfaces.md section 5
 /// (alert frame and heartbeat frame: classic CAN, 8 data bytes, standard ids).
 /// No I/O: the SocketCAN side lives in notify/can_notifier.h. The bit layout
 /// is also described by docs/dmsd.dbc; test/platform/can_dbc_test.cpp keeps the
@@ -34,7 +34,7 @@ std::uint8_t crc8SaeJ1850(std::span<const std::uint8_t> bytes);
 /// Confidence 0..1 as the frame's percent byte: rounded, clamped to 0..100; NaN gives 0.
 std::uint8_t confidencePercent(double confidence);
 
-/// Content of the alert frame (CONTRACT.md section 5).
+/// Content of the alert frame (docs/interfaces.md section 5).
 struct AlertFrameFields {
     std::optional<AlertKind> kind;          ///< byte 0; nullopt encodes 0 ("none")
     AlertLevel level = AlertLevel::Cleared; ///< byte 1

@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// Sends the alert and heartbeat frames of CONTRACT.md section 5 on a SocketCAN
+/// Sends the alert and heartbeat frames of docs/interfaces.md section 5 on a SocketCAN
 /// raw socket (classic CAN, standard ids), non-blocking, on the daemon's asio
 /// io_context. Link faults (missing interface, full transmit queue, bus-off,
 /// interface gone) are states, not exceptions: reported through the journal

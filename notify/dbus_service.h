@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// The D-Bus API of CONTRACT.md section 4, served with sd-bus on the daemon's
+/// The D-Bus API of docs/interfaces.md section 4, served with sd-bus on the daemon's
 /// asio loop: bus name and interface `org.dmsd.DriverMonitor1`, object
 /// `/org/dmsd/DriverMonitor1`. The sd-bus fd is driven by the io_context (no
 /// extra thread, nothing blocks the loop). When the bus is unavailable at start
@@ -28,7 +28,7 @@ class io_context;
 
 namespace dmsd {
 
-/// Bus name, object path and interface name (CONTRACT.md section 4).
+/// Bus name, object path and interface name (docs/interfaces.md section 4).
 inline constexpr std::string_view kDbusServiceName = "org.dmsd.DriverMonitor1";
 inline constexpr std::string_view kDbusObjectPath = "/org/dmsd/DriverMonitor1";
 inline constexpr std::string_view kDbusInterface = "org.dmsd.DriverMonitor1";
@@ -46,7 +46,7 @@ std::string_view serviceStateName(ServiceState state);
 
 /// What the daemon plugs in. All run on the loop and must return promptly.
 struct DbusCallbacks {
-    /// JSON for `GetStatus` (CONTRACT.md sections 4 and 6). If unset, a minimal
+    /// JSON for `GetStatus` (docs/interfaces.md sections 4 and 6). If unset, a minimal
     /// status is built from the properties. Exceptions become a D-Bus error.
     std::function<std::string()> getStatus;
     /// `Reload`: re-read and apply the configuration as SIGHUP does. Returns an

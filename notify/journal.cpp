@@ -161,7 +161,7 @@ JournalEntry Journal::summaryEntry(const FaultRateLimiter::Summary& summary) {
     return entry;
 }
 
-void Journal::fault(std::string key, JournalEntry entry) {
+void Journal::fault(const std::string& key, JournalEntry entry) {
     std::vector<FaultRateLimiter::Summary> due;
     bool write = false;
     {
@@ -169,6 +169,7 @@ void Journal::fault(std::string key, JournalEntry entry) {
         write = limiter_.admit(key, entry, clock_(), due);
     }
     std::vector<JournalEntry> out;
+    out.reserve(due.size() + 1);
     for (const auto& summary : due) {
         out.push_back(summaryEntry(summary));
     }
@@ -188,6 +189,7 @@ void Journal::recovered(std::string_view keyPrefix, JournalEntry entry) {
         suppressed = limiter_.end(keyPrefix, now, due);
     }
     std::vector<JournalEntry> out;
+    out.reserve(due.size() + 1);
     for (const auto& summary : due) {
         out.push_back(summaryEntry(summary));
     }

@@ -166,7 +166,7 @@ public:
 private:
     void emit(const JournalEntry& entry);
     void emitAll(std::vector<JournalEntry>& entries);
-    void fault(std::string key, JournalEntry entry);
+    void fault(const std::string& key, JournalEntry entry);
     void recovered(std::string_view keyPrefix, JournalEntry entry);
     static JournalEntry summaryEntry(const FaultRateLimiter::Summary& summary);
 

@@ -62,8 +62,8 @@ struct CanSettings {
         k.canId("alert_id", s.alertId);
         k.canId("heartbeat_id", s.heartbeatId);
         k.duration("heartbeat", s.heartbeat, 10ms, 1min);
-        k.crossCheck({"alert_id", "heartbeat_id"}, [&s] { return idsProblem(s); },
-                     "two different ids");
+        k.crossCheck(
+            {"alert_id", "heartbeat_id"}, [&s] { return idsProblem(s); }, "two different ids");
     }
 
     /// Receivers tell the two frames apart by id; nullopt when they differ.

@@ -2,7 +2,7 @@
 
 /// \file
 /// GStreamer capture into an appsink, feeding the frame ring
-/// (CONTRACT.md section 2, `capture`).
+/// (docs/interfaces.md section 2, `capture`).
 ///
 /// Sources (`capture.source`):
 ///  - `v4l2:DEVICE`   v4l2src device=DEVICE ! decodebin (raw and MJPEG cameras)

@@ -203,7 +203,7 @@ std::optional<SamplerOutput> MotionSampler::closeWindow() {
         skipped.sinceAnalysedS = tEnd - *lastAnalysedEndS_;
         skipped.lastSequenceId = lastSequenceId_;
         ++windowsSkipped_;
-        result = std::move(skipped);
+        result = skipped;
     } else {
         SampledSequence sequence;
         sequence.sequenceId = ++lastSequenceId_;

@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// Motion-adaptive sampling (CONTRACT.md section 2, `sampling`): cuts the
+/// Motion-adaptive sampling (docs/interfaces.md section 2, `sampling`): cuts the
 /// frame stream into windows of `interval` video time and picks, per window,
 /// the frames worth asking about, or skips a window whose scene has not
 /// changed since the last analysed frame. Pure logic on frame views: no

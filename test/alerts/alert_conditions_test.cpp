@@ -1,4 +1,4 @@
-// How one sequence's answers are read per alert kind (CONTRACT.md section 3).
+// How one sequence's answers are read per alert kind (docs/interfaces.md section 3).
 
 #include <limits>
 

@@ -1,4 +1,4 @@
-// The decision engine's hysteresis (CONTRACT.md section 3; docs/alerts.md).
+// The decision engine's hysteresis (docs/interfaces.md section 3; docs/alerts.md).
 
 #include <random>
 #include <string>

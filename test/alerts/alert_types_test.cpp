@@ -5,7 +5,7 @@
 
 using namespace dmsd;
 
-TEST_CASE("alert kind codes, names and bits follow CONTRACT sections 3 and 5") {
+TEST_CASE("alert kind codes, names and bits follow docs/interfaces.md sections 3 and 5") {
     CHECK(static_cast<int>(AlertKind::Drowsiness) == 1);
     CHECK(static_cast<int>(AlertKind::AnalyzerFault) == 8);
     CHECK(alertKindName(AlertKind::PhoneUse) == "PHONE_USE");

@@ -1,9 +1,8 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 
 #include <boost/json.hpp>
+#include <catch2/catch.hpp>
 
 #include "base/json.h"
 
@@ -19,8 +18,7 @@ TEST_CASE("numbers are written as people write them, never in exponent form", "[
     CHECK(writeJson(json::value(std::nan(""))) == "null");
     CHECK(writeJson(json::value(std::numeric_limits<double>::infinity())) == "null");
     CHECK(writeJson(json::value(std::int64_t{-3})) == "-3");
-    CHECK(writeJson(json::value(std::uint64_t{18446744073709551615ULL})) ==
-          "18446744073709551615");
+    CHECK(writeJson(json::value(std::uint64_t{18446744073709551615ULL})) == "18446744073709551615");
     // Boost's own serialiser is what this replaces.
     CHECK(json::serialize(json::value(0.9)) == "9E-1");
 }

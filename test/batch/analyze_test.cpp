@@ -1,5 +1,5 @@
 // `dmsd analyze` end to end: the built dmsd binary against a spawned Ollama
-// emulator, on videos generated at test time (CONTRACT.md sections 1 and 6).
+// emulator, on videos generated at test time (docs/interfaces.md sections 1 and 6).
 
 #include <algorithm>
 #include <csignal>
@@ -176,7 +176,7 @@ double number(const json::value& v) {
     return v.to_number<double>();
 }
 
-/// Checks one `sequence` line against CONTRACT.md section 6.
+/// Checks one `sequence` line against docs/interfaces.md section 6.
 void checkSequenceShape(const json::object& line, std::size_t framesPerSequence) {
     INFO(json::serialize(line));
     REQUIRE(line.at("type") == "sequence");

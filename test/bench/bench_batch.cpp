@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
         }
     }
 
-    const std::string dmsdBinary = builtProgram("DMSD_BINARY", "daemon/dmsd");
+    const std::string dmsdBinary = builtProgram("DMSD_BINARY", "cli/dmsd");
     const std::string emulatorBinary =
         builtProgram("DMSD_OLLAMA_EMULATOR", "test/emulator/ollama-emulator");
     dmsd::test::TempDir dir("dmsd-bench-batch");

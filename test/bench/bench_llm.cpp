@@ -25,8 +25,8 @@
 
 #include "base/allocator.h"
 #include "llm/analysis_scheduler.h"
+#include "llm/ollama_body.h"
 #include "llm/ollama_client.h"
-#include "llm/request_body.h"
 #include "pipeline/jpeg_encoder.h"
 #include "test/support/child_process.h"
 

@@ -1,4 +1,5 @@
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -596,4 +597,42 @@ TEST_CASE("ConfigError formats only the parts it has", "[config][errors]") {
     CHECK(ConfigError{"f.yaml", 3, 0, "", "bad"}.format() == "f.yaml:3: bad");
     CHECK(ConfigError{"f.yaml", 0, 0, "", "bad"}.format() == "f.yaml: bad");
     CHECK(ConfigError{"", 0, 0, "", "bad"}.format() == "bad");
+}
+
+TEST_CASE("docs/configuration.md describes every key the program reads", "[config][docs]") {
+    std::ifstream in(std::string(DMSD_SOURCE_DIR) + "/docs/configuration.md");
+    REQUIRE(in);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string doc = text.str();
+    // The section of a key ("### `llm`") and, after it, its table row, named
+    // relative to the section (`options.num_ctx`); per-analysis and per-kind
+    // keys are documented once, as analyses.NAME.KEY and as the alerts table.
+    auto documented = [&](const std::string& path) {
+        const std::string top = path.substr(0, path.find('.'));
+        const std::size_t section = doc.find("### `" + top + "`");
+        if (section == std::string::npos) {
+            return false;
+        }
+        if (top == "version") {
+            return doc.find("| `version` |", section) != std::string::npos;
+        }
+        std::string rest = path.substr(top.size() + 1);
+        if (top == "analyses") {
+            rest = "analyses.NAME." + rest.substr(rest.find('.') + 1);
+        } else if (top == "alerts") {
+            const std::string kind = rest.substr(0, rest.find('.'));
+            if (doc.find("| `" + kind + "` |", section) == std::string::npos) {
+                return false;
+            }
+            rest = rest.substr(kind.size() + 1);
+        }
+        return doc.find("| `" + rest + "` |", section) != std::string::npos;
+    };
+    const std::vector<std::string> keys = configKeyPaths();
+    CHECK(keys.size() > 60);
+    for (const std::string& key : keys) {
+        INFO(key);
+        CHECK(documented(key));
+    }
 }

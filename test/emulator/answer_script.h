@@ -16,7 +16,7 @@
 
 namespace dmsd::emulator {
 
-/// The analyses of CONTRACT.md section 7, plus `combined` and "not recognised".
+/// The analyses of docs/interfaces.md section 7, plus `combined` and "not recognised".
 enum class Analysis {
     FaceState,
     Attention,

@@ -11,7 +11,7 @@
 #include "llm/analyses/hand_position.h"
 #include "llm/analyses/impaired_driving.h"
 #include "llm/analysis.h"
-#include "llm/request_body.h"
+#include "llm/ollama_body.h"
 #include "llm/response_cache.h"
 
 using namespace dmsd;
@@ -213,7 +213,7 @@ TEST_CASE("combined answer keyed by analysis name", "[parser]") {
     }
 }
 
-TEST_CASE("answersJson gives CONTRACT 6 shapes", "[parser]") {
+TEST_CASE("answersJson gives the shapes of analyze output", "[parser]") {
     SequenceAnswers a;
     parseAnswerInto(AnalysisKind::FaceState, R"({"state":"SLEEPY","eyes_closed":true})", a);
     a.setError(AnalysisKind::Attention, {AnalysisError::Kind::Timeout, 0, "attention: timed out"});

@@ -158,7 +158,7 @@ struct Rig {
         AnalysesSettings analyses = AnalysesSettings{}) {
         client = OllamaClient::create(io.get_executor(), settings);
         scheduler = AnalysisScheduler::create(io.get_executor(), client, settings.scheduler,
-                                              analyses, ImageLayout::Separate, options);
+                                              analyses, options);
     }
     void runUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;

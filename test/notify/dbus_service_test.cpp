@@ -428,7 +428,7 @@ TEST_CASE("DbusService serves the contract's properties and methods", "[dbus]") 
         const auto shipped =
             interfaceMembers(readFile(kSourceDir / "systemd/org.dmsd.DriverMonitor1.xml"), kIface);
         CHECK(served == shipped);
-        // And both are the contract's (CONTRACT.md section 4).
+        // And both are the contract's (docs/interfaces.md section 4).
         CHECK(shipped == std::set<std::string>{
                              "method GetStatus out s status_json",
                              "method Reload",

@@ -1,7 +1,7 @@
 #pragma once
 
 /// \file
-/// The JSON bodies sent to Ollama's `/api/chat` (CONTRACT.md section 7), built
+/// The JSON bodies sent to Ollama's `/api/chat` (docs/interfaces.md section 7), built
 /// in one buffer. Each JPEG frame's base64 was made once by the frame path
 /// (JpegImage::base64) and is copied in; a frame without it is encoded here.
 

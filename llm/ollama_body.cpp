@@ -1,4 +1,4 @@
-#include "llm/request_body.h"
+#include "llm/ollama_body.h"
 
 #include "base/json.h"
 
