@@ -2,9 +2,10 @@
 
 /// \file
 /// Standard base64 (RFC 4648 alphabet, '=' padding, no line breaks), as
-/// Ollama's `images` field carries JPEG frames. Boost has no public encoder
-/// (Beast's is in `detail`), and this is the request path's hot loop, so it
-/// writes through a raw pointer into a buffer sized once.
+/// Ollama's `images` field carries JPEG frames: GLib's encoder (GLib comes
+/// with GStreamer) writing straight into the caller's string. Measured against
+/// a hand-written loop: 55 against 46 µs per 85 kB frame, 0.04 ms of a
+/// sequence's ~7 ms of CPU (docs/performance.md).
 
 #include <cstddef>
 #include <string>

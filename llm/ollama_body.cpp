@@ -36,9 +36,10 @@ std::string buildChatBody(const ChatBodyParts& parts) {
     if (parts.images != nullptr) {
         for (const JpegImage& image : *parts.images) {
             imageBytes +=
+                // + 8: quotes, comma, and the encoder's own headroom (base/base64.h)
                 (image.base64 ? image.base64->size()
                               : base64EncodedSize(image.bytes ? image.bytes->size() : 0)) +
-                3;
+                8;
         }
     }
     std::string body;

@@ -334,14 +334,16 @@ notify:
                "p99 {:.0f} us  max {:.0f} us\n",
                path.at("events").to_number<std::uint64_t>(), path.at("p50").to_number<double>(),
                path.at("p99").to_number<double>(), path.at("max").to_number<double>());
-    fmt::print(
-        "\n== Analysis ==\nsequences analysed {}, superseded {}, skipped static {}, "
-        "requests {}, errors {}; sequence latency p50 {} ms p95 {} ms; CAN frames sent {}\n",
-        json::serialize(counters.at("sequences_analysed")),
-        json::serialize(counters.at("sequences_superseded")),
-        json::serialize(counters.at("sequences_skipped_static")),
-        json::serialize(counters.at("requests")), json::serialize(counters.at("request_errors")),
-        json::serialize(latency.at("sequence_p50")), json::serialize(latency.at("sequence_p95")),
-        json::serialize(status.at("can").at("frames_sent")));
+    fmt::print("\n== Analysis ==\nsequences analysed {}, superseded {}, skipped static {}, "
+               "requests {}, errors {}; sequence latency p50 {:.0f} ms p95 {:.0f} ms; CAN frames "
+               "sent {}\n",
+               counters.at("sequences_analysed").to_number<std::uint64_t>(),
+               counters.at("sequences_superseded").to_number<std::uint64_t>(),
+               counters.at("sequences_skipped_static").to_number<std::uint64_t>(),
+               counters.at("requests").to_number<std::uint64_t>(),
+               counters.at("request_errors").to_number<std::uint64_t>(),
+               latency.at("sequence_p50").to_number<double>(),
+               latency.at("sequence_p95").to_number<double>(),
+               status.at("can").at("frames_sent").to_number<std::uint64_t>());
     return 0;
 }
