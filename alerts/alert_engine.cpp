@@ -327,6 +327,9 @@ AlertEvent AlertEngine::makeEvent(AlertEvent::Type type, AlertKind kind, EngineT
     event.at = t;
     const bool cleared = type == AlertEvent::Type::Cleared;
     event.sequenceId = cleared ? track.lastSequence : track.presentSequence;
+    event.source = kind == AlertKind::CameraFault || kind == AlertKind::AnalyzerFault
+                       ? AlertSource::Health
+                       : AlertSource::Model;
 
     // Raise and escalation cite the last observation that saw the condition; a clear
     // cites the last one, which saw it absent.

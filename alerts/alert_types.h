@@ -99,6 +99,18 @@ constexpr std::string_view alertLevelName(AlertLevel level) {
 /// the caller (steady clock in `run`, video time in `analyze`).
 using EngineTime = std::chrono::milliseconds;
 
+/// What decided a transition: the model's answers, or the health of dmsd's own
+/// inputs (CAMERA_FAULT, ANALYZER_FAULT).
+enum class AlertSource : std::uint8_t {
+    Model,
+    Health,
+};
+
+/// "model", "health" (the `source` of `dmsd analyze`'s alert lines).
+constexpr std::string_view alertSourceName(AlertSource source) {
+    return source == AlertSource::Health ? "health" : "model";
+}
+
 /// One transition of one alert kind, as every notifier receives it.
 struct AlertEvent {
     enum class Type : std::uint8_t {
@@ -112,7 +124,8 @@ struct AlertEvent {
     double confidence = 0.0;                ///< 0..1
     EngineTime at{0};                       ///< engine time of the transition
     std::uint64_t sequenceId = 0;           ///< sequence whose evidence decided it (0: none)
-    boost::json::object evidence;           ///< which analyses said what (docs/alerts.md)
+    AlertSource source = AlertSource::Model;
+    boost::json::object evidence; ///< which analyses said what (docs/alerts.md)
 };
 
 /// An alert currently raised.

@@ -527,6 +527,9 @@ struct BatchAnalyzer::Impl {
         ++windowsDone_;
 
         writeLine(sequenceLine(video.name, result, alerts));
+        for (const AlertEvent& event : alerts) {
+            writeLine(alertLine(video.name, event));
+        }
 
         if (!options_.realtime) {
             {
@@ -583,6 +586,9 @@ struct BatchAnalyzer::Impl {
                 clearBar();
                 fmt::print(stderr, "dmsd analyze: {}: {}\n", video.name, summary.error);
             }
+        }
+        for (const AlertEvent& event : summary.trailingAlerts) {
+            writeLine(alertLine(video.name, event));
         }
         writeLine(summaryLine(video.name, summary));
         ++videosDone_;

@@ -52,6 +52,22 @@ json::object alertJson(const AlertEvent& event) {
                         {"transition", transitionName(event.type)}};
 }
 
+std::string alertLine(std::string_view video, const AlertEvent& event) {
+    // Member order follows docs/interfaces.md section 6.
+    const json::object line{{"type", "alert"},
+                            {"video", video},
+                            {"t_s", round3(seconds(event.at))},
+                            {"event", transitionName(event.type)},
+                            {"kind", alertKindName(event.kind)},
+                            {"level", alertLevelName(event.level)},
+                            {"confidence", round3(event.confidence)},
+                            {"source", alertSourceName(event.source)},
+                            {"sequence_id", event.sequenceId}};
+    std::string out;
+    appendJson(out, line);
+    return out;
+}
+
 std::string sequenceLine(std::string_view video, const SequenceResult& result,
                          const std::vector<AlertEvent>& alerts) {
     const EncodedSequence& sequence = *result.sequence;

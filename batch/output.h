@@ -24,6 +24,10 @@ namespace dmsd::batch {
 /// `"raised"`, `"level_changed"`, `"cleared"`.
 std::string_view transitionName(AlertEvent::Type type);
 
+/// One engine decision as a line of its own (docs/batch.md):
+/// `{"type":"alert","video","t_s","event","kind","level","confidence","source","sequence_id"}`.
+std::string alertLine(std::string_view video, const AlertEvent& event);
+
 /// One alert transition as it appears in a line's `alerts` array:
 /// `{"kind","level","confidence","t_s","transition"}`.
 boost::json::object alertJson(const AlertEvent& event);

@@ -20,6 +20,7 @@ using Args = std::span<const std::string_view>;
 int runDaemon(Args args);      ///< dmsd run
 int runAnalyze(Args args);     ///< dmsd analyze
 int runCheckConfig(Args args); ///< dmsd check-config
+int runReport(Args args);      ///< dmsd report (alert intervals from analyze's output)
 int runSample(Args args);      ///< dmsd sample (capture + sampling only; prints sequences)
 
 } // namespace dmsd::cli

@@ -14,6 +14,7 @@ void printUsage(std::FILE* out) {
     fmt::print(out, "usage: dmsd run     [--config PATH]\n"
                     "       dmsd analyze [--config PATH] [--jobs N] [--output FILE] [--shard I/N]\n"
                     "                    [--realtime] [--quiet] VIDEO...\n"
+                    "       dmsd report  [--html FILE] [--csv FILE] [--quiet] IN.jsonl...\n"
                     "       dmsd check-config PATH...\n"
                     "       dmsd sample  [--config PATH] [--source SOURCE] [--frames N]\n"
                     "       dmsd version\n");
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
     }
     if (command == "analyze") {
         return runAnalyze(args);
+    }
+    if (command == "report") {
+        return runReport(args);
     }
     if (command == "check-config") {
         return runCheckConfig(args);

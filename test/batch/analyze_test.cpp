@@ -15,6 +15,7 @@
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "base/unique_fd.h"
 #include "test/support/child_process.h"
@@ -251,7 +252,8 @@ std::map<std::string, std::vector<json::object>> byVideo(const std::vector<json:
     return out;
 }
 
-/// Per video: sequence lines in order, then exactly one summary, last.
+/// Per video: sequence lines in order (each followed by an alert line per
+/// transition it carries), then exactly one summary, last.
 void checkPerVideoOrder(const std::map<std::string, std::vector<json::object>>& groups) {
     for (const auto& [video, lines] : groups) {
         INFO("video " << video);
@@ -260,6 +262,9 @@ void checkPerVideoOrder(const std::map<std::string, std::vector<json::object>>& 
         std::int64_t lastId = 0;
         double lastStart = -1.0;
         for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+            if (lines[i].at("type") == "alert") {
+                continue; // checked by checkAlertLines
+            }
             REQUIRE(lines[i].at("type") == "sequence");
             const auto id = lines[i].at("sequence_id").to_number<std::int64_t>();
             CHECK(id > lastId);
@@ -269,6 +274,45 @@ void checkPerVideoOrder(const std::map<std::string, std::vector<json::object>>& 
             lastStart = start;
         }
     }
+}
+
+/// Alert lines: one per transition carried by the sequence line (or the
+/// summary) they follow, with the same figures, the source named.
+std::size_t checkAlertLines(const std::vector<json::object>& lines) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        const json::object& line = lines[i];
+        if (line.at("type") != "sequence" && line.at("type") != "summary") {
+            continue;
+        }
+        // A summary's alerts come before it; a sequence's after it.
+        const auto& carried = line.at("alerts").as_array();
+        const bool before = line.at("type") == "summary";
+        for (std::size_t k = 0; k < carried.size(); ++k) {
+            const std::size_t at = before ? i - carried.size() + k : i + 1 + k;
+            INFO(json::serialize(line));
+            REQUIRE(at < lines.size());
+            const json::object& alert = lines[at];
+            const json::object& transition = carried[k].as_object();
+            CHECK(alert.at("type") == "alert");
+            CHECK(alert.at("video") == line.at("video"));
+            CHECK(alert.at("kind") == transition.at("kind"));
+            CHECK(alert.at("level") == transition.at("level"));
+            CHECK(alert.at("event") == transition.at("transition"));
+            CHECK(number(alert.at("t_s")) == number(transition.at("t_s")));
+            CHECK(number(alert.at("confidence")) == number(transition.at("confidence")));
+            const std::string kind(alert.at("kind").as_string());
+            CHECK(alert.at("source") ==
+                  (kind == "ANALYZER_FAULT" || kind == "CAMERA_FAULT" ? "health" : "model"));
+            ++count;
+        }
+    }
+    std::size_t alertLines = 0;
+    for (const auto& line : lines) {
+        alertLines += line.at("type") == "alert" ? 1 : 0;
+    }
+    CHECK(alertLines == count);
+    return count;
 }
 
 /// The highest `concurrency` the emulator logged for a chat request.
@@ -313,7 +357,7 @@ TEST_CASE("analyze: mixed batch keeps the server busy, reports bad inputs, exit 
     std::size_t sequences = 0;
     for (const auto& line : run.lines) {
         const std::string type(line.at("type").as_string());
-        REQUIRE((type == "sequence" || type == "summary"));
+        REQUIRE((type == "sequence" || type == "summary" || type == "alert"));
         if (type == "sequence") {
             checkSequenceShape(line, 2);
             ++sequences;
@@ -323,6 +367,7 @@ TEST_CASE("analyze: mixed batch keeps the server busy, reports bad inputs, exit 
     auto groups = byVideo(run.lines);
     REQUIRE(groups.size() == 5);
     checkPerVideoOrder(groups);
+    checkAlertLines(run.lines);
 
     for (const auto& video : {v.shortMp4, v.longAvi, v.staticMp4}) {
         INFO(video);
@@ -488,6 +533,38 @@ TEST_CASE("analyze: a scripted sleepy segment raises DROWSINESS at the right vid
     const auto& summary = run.lines.back();
     REQUIRE(summary.at("type") == "summary");
     CHECK(summary.at("alerts_raised").at("DROWSINESS").to_number<int>() == 1);
+    // The same decisions as alert lines of their own.
+    CHECK(checkAlertLines(run.lines) >= 1);
+    std::size_t raisedLines = 0;
+    for (const auto& line : run.lines) {
+        if (line.at("type") == "alert" && line.at("event") == "raised") {
+            ++raisedLines;
+            CHECK(line.at("kind") == "DROWSINESS");
+            CHECK(number(line.at("t_s")) == *raisedAt);
+            CHECK(line.at("source") == "model");
+        }
+    }
+    CHECK(raisedLines == 1);
+
+    // dmsd report reads the same output back into an interval from that raise.
+    const auto jsonl = dir / "out.jsonl";
+    writeFile(jsonl, run.raw);
+    const auto csv = dir / "intervals.csv";
+    ChildProcess report(std::vector<std::string>{DMSD_BINARY, "report", "--quiet", "--csv",
+                                                 csv.string(), jsonl.string()});
+    const auto reportCode = report.wait(30s);
+    REQUIRE(reportCode);
+    CHECK(*reportCode == 0);
+    std::ifstream rows(csv);
+    std::string header;
+    std::string row;
+    std::getline(rows, header);
+    std::getline(rows, row);
+    CHECK(header == "video,kind,peak_level,start_s,end_s,duration_s,source,open_at_end\r");
+    // video,kind,peak_level,start_s,...: the peak may be critical if it escalated by the end.
+    CHECK(row.rfind(fmt::format("{},DROWSINESS,", video), 0) == 0);
+    CHECK(row.find(fmt::format(",{:.3f},", *raisedAt)) != std::string::npos);
+    CHECK(row.find(",model,") != std::string::npos);
 }
 
 TEST_CASE("analyze: SIGINT stops cleanly with complete lines and exit 130", "[analyze]") {

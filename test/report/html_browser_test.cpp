@@ -1,0 +1,174 @@
+// The HTML trip report as a browser shows it: rendered by Debian's headless
+// Chromium (--dump-dom and --screenshot), nothing fetched. Skips, saying so,
+// where Chromium is not installed (scripts/install-deps installs it).
+
+#include <filesystem>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include "report/render.h"
+#include "test/report/trip_lines.h"
+#include "test/support/child_process.h"
+#include "test/support/temp_dir.h"
+
+using namespace dmsd::report;
+using namespace std::chrono_literals;
+using dmsd::test::alertLine;
+using dmsd::test::ChildProcess;
+using dmsd::test::sequenceLine;
+using dmsd::test::summaryLine;
+using dmsd::test::TempDir;
+
+namespace {
+
+std::optional<std::filesystem::path> findChromium() {
+    for (const char* candidate : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+        if (std::filesystem::exists(candidate)) {
+            return std::filesystem::path(candidate);
+        }
+    }
+    return std::nullopt;
+}
+
+/// Headless Chromium with a private profile and nothing that phones home.
+std::vector<std::string> chromiumArgs(const std::filesystem::path& chromium, const TempDir& dir) {
+    return {chromium.string(),
+            "--headless",
+            "--no-sandbox", // tests run as root in CI
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--hide-scrollbars",
+            "--user-data-dir=" + (dir / "profile").string()};
+}
+
+struct Rgb {
+    int r, g, b;
+};
+
+/// Pixels of \a png (decoded by GStreamer's pngdec) within \a tolerance of each colour.
+std::vector<std::size_t> countColours(const std::filesystem::path& png,
+                                      const std::vector<Rgb>& colours, int tolerance) {
+    gst_init(nullptr, nullptr);
+    GError* error = nullptr;
+    const std::string description =
+        "filesrc location=\"" + png.string() +
+        "\" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink";
+    GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
+    REQUIRE(pipeline != nullptr);
+    REQUIRE(error == nullptr);
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+    GstSample* sample = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 20 * GST_SECOND);
+    std::vector<std::size_t> counts(colours.size(), 0);
+    if (sample != nullptr) {
+        GstVideoInfo info;
+        REQUIRE(gst_video_info_from_caps(&info, gst_sample_get_caps(sample)));
+        GstMapInfo map;
+        GstBuffer* buffer = gst_sample_get_buffer(sample);
+        REQUIRE(gst_buffer_map(buffer, &map, GST_MAP_READ));
+        const int stride = GST_VIDEO_INFO_PLANE_STRIDE(&info, 0);
+        for (int y = 0; y < GST_VIDEO_INFO_HEIGHT(&info); ++y) {
+            const guint8* row = map.data + static_cast<std::ptrdiff_t>(y) * stride;
+            for (int x = 0; x < GST_VIDEO_INFO_WIDTH(&info); ++x) {
+                const guint8* p = row + 3 * x;
+                for (std::size_t c = 0; c < colours.size(); ++c) {
+                    if (std::abs(p[0] - colours[c].r) <= tolerance &&
+                        std::abs(p[1] - colours[c].g) <= tolerance &&
+                        std::abs(p[2] - colours[c].b) <= tolerance) {
+                        ++counts[c];
+                    }
+                }
+            }
+        }
+        gst_buffer_unmap(buffer, &map);
+        gst_sample_unref(sample);
+    }
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+    REQUIRE(sample != nullptr);
+    return counts;
+}
+
+} // namespace
+
+TEST_CASE("the HTML report in headless Chromium: a lane per kind raised, not blank",
+          "[report][browser]") {
+    const auto chromium = findChromium();
+    if (!chromium) {
+        WARN("SKIPPED: Chromium is not installed (apt-get install chromium); the HTML report "
+             "was not rendered");
+        return;
+    }
+    TempDir dir("dmsd-report-browser");
+    const auto input = dir / "run.jsonl";
+    {
+        std::ofstream out(input);
+        for (const std::string& line :
+             {sequenceLine("a.mp4", 1, 0, 10, "AWAKE", 300),
+              sequenceLine("a.mp4", 2, 10, 20, "SLEEPY", 900),
+              alertLine("a.mp4", 12, "raised", "DROWSINESS", "warning"),
+              alertLine("a.mp4", 14, "level_changed", "DROWSINESS", "critical"),
+              alertLine("a.mp4", 19, "cleared", "DROWSINESS", "cleared"),
+              alertLine("a.mp4", 2, "raised", "PHONE_USE", "warning"),
+              alertLine("a.mp4", 9, "cleared", "PHONE_USE", "cleared"), summaryLine("a.mp4", 20),
+              sequenceLine("b.mp4", 1, 0, 10, "AWAKE", 300), summaryLine("b.mp4", 10)}) {
+            out << line << '\n';
+        }
+    }
+    const auto html = dir / "report.html";
+    {
+        std::ofstream out(html);
+        out << renderHtml(fleetReport(readTripLogs({input})));
+    }
+    const std::string url = "file://" + html.string();
+
+    SECTION("the DOM holds a lane per kind raised, and only those") {
+        std::vector<std::string> argv = chromiumArgs(*chromium, dir);
+        argv.push_back("--dump-dom");
+        argv.push_back(url);
+        ChildProcess child(ChildProcess::Options{argv, {}, false, false});
+        const std::string dom = child.readAll(120s);
+        const auto code = child.wait(30s);
+        REQUIRE(code);
+        REQUIRE(*code == 0);
+        CHECK(dom.find(R"(<g class="lane" data-kind="DROWSINESS">)") != std::string::npos);
+        CHECK(dom.find(R"(<g class="lane" data-kind="PHONE_USE">)") != std::string::npos);
+        CHECK(dom.find(R"(data-kind="DISTRACTION")") == std::string::npos);
+        CHECK(dom.find(R"(<section class="video" data-video="b.mp4">)") != std::string::npos);
+    }
+
+    SECTION("the picture shows the levels and the driver state") {
+        const auto png = dir / "report.png";
+        std::vector<std::string> argv = chromiumArgs(*chromium, dir);
+        argv.push_back("--window-size=1000,700");
+        argv.push_back("--screenshot=" + png.string());
+        argv.push_back(url);
+        ChildProcess child(ChildProcess::Options{argv, {}, true, false});
+        const std::string output = child.readAll(120s);
+        const auto code = child.wait(30s);
+        INFO(output);
+        REQUIRE(code);
+        REQUIRE(*code == 0);
+        REQUIRE(std::filesystem::exists(png));
+        // critical, warning, driver awake, driver drowsy (render_html.cpp's palette)
+        const std::vector<std::size_t> counts = countColours(
+            png, {{0xd6, 0x27, 0x28}, {0xff, 0x9f, 0x1c}, {0x2c, 0xa0, 0x2c}, {0x94, 0x67, 0xbd}},
+            6);
+        INFO("critical " << counts[0] << ", warning " << counts[1] << ", awake " << counts[2]
+                         << ", drowsy " << counts[3]);
+        // Each is a bar of at least 18 px by tens of px on the first video's timeline.
+        for (std::size_t count : counts) {
+            CHECK(count > 300);
+        }
+    }
+}
