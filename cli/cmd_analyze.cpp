@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "batch/analyzer.h"
+#include "batch/shard.h"
 #include "cli/commands.h"
 #include "config/loader.h"
 
@@ -23,36 +24,9 @@ namespace po = boost::program_options;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: dmsd analyze [--config PATH] [--jobs N] [--output FILE] [--shard I/N] [--realtime]\n"
+    "usage: dmsd analyze [--config PATH] [--jobs N] [--output FILE] [--shard I/N|auto] "
+    "[--realtime]\n"
     "                    [--quiet] [--no-pipeline] [--progress auto|bar|plain|none] VIDEO...\n";
-
-struct Shard {
-    std::size_t index = 0;
-    std::size_t count = 1;
-};
-
-/// Parses "I/N"; on error returns a message naming the flag.
-std::optional<std::string> parseShard(const std::string& text, Shard& out) {
-    const auto slash = text.find('/');
-    auto number = [](std::string_view s, std::size_t& value) {
-        const auto* end = s.data() + s.size();
-        auto [ptr, ec] = std::from_chars(s.data(), end, value);
-        return ec == std::errc() && ptr == end && !s.empty();
-    };
-    if (slash == std::string::npos || !number(std::string_view(text).substr(0, slash), out.index) ||
-        !number(std::string_view(text).substr(slash + 1), out.count)) {
-        return fmt::format("--shard \"{}\": expected I/N with whole numbers, e.g. --shard 0/4",
-                           text);
-    }
-    if (out.count == 0) {
-        return fmt::format("--shard \"{}\": N must be at least 1", text);
-    }
-    if (out.index >= out.count) {
-        return fmt::format("--shard \"{}\": I must be less than N (shards are 0..{})", text,
-                           out.count - 1);
-    }
-    return std::nullopt;
-}
 
 int usageError(const std::string& message) {
     fmt::print(stderr, "dmsd analyze: {}\n{}", message, kUsage);
@@ -77,7 +51,7 @@ int runAnalyze(Args args) {
         ("config", po::value(&configPath), "configuration file (default /etc/dmsd/dmsd.yaml, with its conf.d/)")
         ("jobs,j", po::value(&jobs), "videos decoded at once (default: number of cores)")
         ("output,o", po::value(&output), "write the JSON Lines here instead of stdout")
-        ("shard", po::value(&shardText), "I/N: only the videos whose 0-based index modulo N is I")
+        ("shard", po::value(&shardText), "I/N: only the videos whose 0-based index modulo N is I; auto: I and N from a Kubernetes Indexed Job or a Slurm job array")
         ("realtime", "read each video at its own frame rate, latest-wins, as `dmsd run` treats a camera")
         ("quiet,q", "no progress on stderr")
         ("no-pipeline", "each video's sequences strictly one after another (the seed design; for comparison)")
@@ -106,11 +80,13 @@ int runAnalyze(Args args) {
     if (jobs == 0) {
         return usageError("--jobs must be at least 1");
     }
-    Shard shard;
+    batch::Shard shard;
     if (!shardText.empty()) {
-        if (auto error = parseShard(shardText, shard)) {
+        auto parsed = batch::parseShard(shardText, batch::processEnvironment());
+        if (auto* error = std::get_if<std::string>(&parsed)) {
             return usageError(*error);
         }
+        shard = std::get<batch::Shard>(parsed);
     }
     if (videos.empty()) {
         return usageError("no VIDEO given");
@@ -140,6 +116,11 @@ int runAnalyze(Args args) {
         return kExitUsage;
     }
 
+    if (!shardText.empty() && !quiet) {
+        fmt::print(stderr, "dmsd analyze: shard {}/{} ({}): {} of {} videos\n", shard.index,
+                   shard.count, shard.origin,
+                   (videos.size() + shard.count - 1 - shard.index) / shard.count, videos.size());
+    }
     for (std::size_t i = 0; i < videos.size(); ++i) {
         if (i % shard.count == shard.index) {
             options.videos.push_back(videos[i]);

@@ -151,10 +151,11 @@ std::vector<json::object> parseLines(const std::string& raw) {
     return out;
 }
 
-RunResult runAnalyze(const std::vector<std::string>& args, bool mergeStderr = false) {
+RunResult runAnalyze(const std::vector<std::string>& args, bool mergeStderr = false,
+                     std::vector<std::pair<std::string, std::string>> env = {}) {
     std::vector<std::string> argv{DMSD_BINARY, "analyze"};
     argv.insert(argv.end(), args.begin(), args.end());
-    ChildProcess child(ChildProcess::Options{argv, {}, mergeStderr, false});
+    ChildProcess child(ChildProcess::Options{argv, std::move(env), mergeStderr, false});
     RunResult result;
     result.raw = child.readAll(90s);
     auto code = child.wait(10s);
@@ -436,10 +437,18 @@ TEST_CASE("analyze: --shard partitions the inputs exactly", "[analyze]") {
     const std::vector<std::string> inputs{v.shortMp4, v.missing, v.staticMp4, v.corrupt, v.longAvi};
 
     std::vector<std::set<std::string>> shards;
-    for (const char* shard : {"0/2", "1/2"}) {
+    // "auto" as a Slurm array task (--array=1-2) would see it: the second shard.
+    const std::vector<std::pair<std::string, std::string>> slurm{{"SLURM_ARRAY_TASK_ID", "2"},
+                                                                 {"SLURM_ARRAY_TASK_COUNT", "2"},
+                                                                 {"SLURM_ARRAY_TASK_MIN", "1"}};
+    for (const char* shard : {"0/2", "auto"}) {
         std::vector<std::string> args{"--config", config.string(), "--shard", shard, "--quiet"};
         args.insert(args.end(), inputs.begin(), inputs.end());
-        const RunResult run = runAnalyzeJson(args);
+        RunResult run = runAnalyze(args, false,
+                                   shard == std::string("auto")
+                                       ? slurm
+                                       : std::vector<std::pair<std::string, std::string>>{});
+        run.lines = parseLines(run.raw);
         std::set<std::string> seen;
         for (const auto& line : run.lines) {
             if (line.at("type") == "summary") {
@@ -460,6 +469,12 @@ TEST_CASE("analyze: --shard partitions the inputs exactly", "[analyze]") {
         runAnalyze({"--config", config.string(), "--shard", "2/2", v.shortMp4}, true);
     CHECK(bad.exitCode == 2);
     CHECK(bad.raw.find("--shard") != std::string::npos);
+    // auto outside a job engine: the variables it looked for are named.
+    const RunResult noEngine =
+        runAnalyze({"--config", config.string(), "--shard", "auto", v.shortMp4}, true,
+                   {{"JOB_COMPLETION_INDEX", ""}, {"SLURM_ARRAY_TASK_ID", ""}});
+    CHECK(noEngine.exitCode == 2);
+    CHECK(noEngine.raw.find("SLURM_ARRAY_TASK_ID") != std::string::npos);
 }
 
 TEST_CASE("analyze: an unusable model server is exit 3 with a clear message", "[analyze]") {
