@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -32,6 +35,8 @@
 #include "llm/latest_wins.h"
 #include "llm/model_backend.h"
 #include "llm/model_health.h"
+#include "notify/journal.h"
+#include "notify/snapshots.h"
 #include "pipeline/capture.h"
 #include "pipeline/frame_path.h"
 
@@ -84,6 +89,11 @@ struct BatchAnalyzer::Impl {
         double lastEndS = 0.0;
         std::uint64_t windowsDone = 0;
 
+        // --evidence: the last analysed sequence and its answers, for alerts
+        // decided while static windows carried them forward
+        EncodedSequencePtr lastSequence;
+        boost::json::object lastAnalyses;
+
         // --realtime: latest wins, as in `dmsd run`
         std::unique_ptr<LatestWinsPump> pump;
         std::optional<EndInfo> endPending; ///< the end, waiting for the last answer
@@ -129,6 +139,11 @@ struct BatchAnalyzer::Impl {
             fmt::print(stderr, "dmsd analyze: {}\n", writer_->error());
             return 2;
         }
+        if (!options_.evidenceDir.empty()) {
+            if (int code = startEvidence(); code != 0) {
+                return code;
+            }
+        }
         // A closed pipe (`dmsd analyze ... | head`) must be an error value, not a kill.
         std::signal(SIGPIPE, SIG_IGN);
 
@@ -173,8 +188,12 @@ struct BatchAnalyzer::Impl {
         }
         guard_ = nullptr;
 
+        const bool evidenceComplete = finishEvidence();
         if (interrupted_) {
             return 130;
+        }
+        if (!evidenceComplete) {
+            return 1;
         }
         if (!writer_->ok()) {
             fmt::print(stderr, "dmsd analyze: {}\n", writer_->error());
@@ -184,6 +203,49 @@ struct BatchAnalyzer::Impl {
             return 1;
         }
         return 0;
+    }
+
+    /// --evidence DIR: the directory must be usable before anything is analysed.
+    int startEvidence() {
+        const std::filesystem::path dir(options_.evidenceDir);
+        std::error_code ec;
+        std::filesystem::create_directories(dir, ec);
+        if (ec || ::access(dir.c_str(), W_OK | X_OK) != 0) {
+            fmt::print(stderr, "dmsd analyze: --evidence {}: {}\n", dir.string(),
+                       ec ? ec.message() : std::strerror(errno));
+            return 2;
+        }
+        SnapshotSettings settings;
+        settings.enabled = true;
+        settings.dir = dir.string();
+        settings.maxFiles = 1000000; // the batch's evidence is kept whole
+        // The queue is deep: a batch must not drop evidence because the disk is slower
+        // than the model server for a moment (each entry holds one sequence's JPEGs).
+        evidence_ = std::make_unique<SnapshotWriter>(settings, Journal::process(), 256);
+        return 0;
+    }
+
+    /// Waits for the evidence to be on disk; false when some could not be written.
+    bool finishEvidence() {
+        if (!evidence_) {
+            return true;
+        }
+        evidence_->waitIdle(std::chrono::minutes(2));
+        const SnapshotStats stats = evidence_->stats();
+        evidence_.reset();
+        if (stats.failed > 0 || stats.dropped > 0) {
+            fmt::print(stderr,
+                       "dmsd analyze: --evidence {}: {} snapshot(s) could not be written, {} "
+                       "dropped (queue full){}{}\n",
+                       options_.evidenceDir, stats.failed, stats.dropped,
+                       stats.lastError.empty() ? "" : ": ", stats.lastError);
+            return false;
+        }
+        if (options_.progress != BatchOptions::Progress::None) {
+            fmt::print(stderr, "dmsd analyze: {} evidence snapshot(s) written to {}\n",
+                       stats.written, options_.evidenceDir);
+        }
+        return true;
     }
 
     /// Health check and warm-up before anything is decoded (exit 3 if unusable).
@@ -486,6 +548,24 @@ struct BatchAnalyzer::Impl {
         }
     }
 
+    /// --evidence: a snapshot for each raise among \a events.
+    void keepEvidence(const Video& video, const std::vector<AlertEvent>& events,
+                      const EncodedSequencePtr& sequence, const boost::json::object& analyses) {
+        for (const AlertEvent& event : events) {
+            if (event.type != AlertEvent::Type::Raised) {
+                continue;
+            }
+            SnapshotRequest request;
+            request.event = event;
+            request.sequence = sequence;
+            request.analyses = analyses;
+            request.configVersion = config_.version;
+            request.video = video.name;
+            request.videoTimeS = static_cast<double>(event.at.count()) / 1000.0;
+            evidence_->submit(std::move(request)); // a full queue is counted as dropped
+        }
+    }
+
     void countRaised(Video& video, const std::vector<AlertEvent>& events) {
         for (const AlertEvent& event : events) {
             if (event.type == AlertEvent::Type::Raised) {
@@ -501,6 +581,13 @@ struct BatchAnalyzer::Impl {
         countRaised(video, events);
         std::vector<AlertEvent> alerts = std::move(video.carried);
         video.carried.clear();
+        if (evidence_) {
+            // Carried transitions were decided on the previous answers; the new ones on these.
+            keepEvidence(video, alerts, video.lastSequence, video.lastAnalyses);
+            video.lastSequence = result.sequence;
+            video.lastAnalyses = answersJson(result.answers);
+            keepEvidence(video, events, video.lastSequence, video.lastAnalyses);
+        }
         alerts.insert(alerts.end(), events.begin(), events.end());
 
         bool anyAnswer = false;
@@ -569,6 +656,9 @@ struct BatchAnalyzer::Impl {
             }
         }
         summary.trailingAlerts = std::move(video.carried);
+        if (evidence_) {
+            keepEvidence(video, summary.trailingAlerts, video.lastSequence, video.lastAnalyses);
+        }
         video.carried.clear();
         summary.framesDecoded = end.counters.framesSampled;
         summary.encodeErrors = end.counters.encodeErrors;
@@ -805,6 +895,7 @@ struct BatchAnalyzer::Impl {
     asio::steady_timer stopTimer_;
     asio::executor_work_guard<asio::io_context::executor_type>* guard_ = nullptr;
     ModelClientPtr client_;
+    std::unique_ptr<SnapshotWriter> evidence_;
     AnalysisSchedulerPtr scheduler_;
     std::unique_ptr<LineWriter> writer_;
 

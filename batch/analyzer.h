@@ -51,6 +51,9 @@ struct BatchOptions {
     std::chrono::milliseconds plainInterval{5000};
     /// --output; empty writes to stdout.
     std::string outputPath;
+    /// `--evidence DIR`: for each raised alert, its frames and a JSON sidecar
+    /// (the snapshot writer of `dmsd run`); empty: none.
+    std::string evidenceDir;
 };
 
 /// Runs one batch; construct, run() once.

@@ -26,7 +26,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: dmsd analyze [--config PATH] [--jobs N] [--output FILE] [--shard I/N|auto] "
     "[--realtime]\n"
-    "                    [--quiet] [--no-pipeline] [--progress auto|bar|plain|none] VIDEO...\n";
+    "                    [--evidence DIR] [--quiet] [--no-pipeline]\n"
+    "                    [--progress auto|bar|plain|none] VIDEO...\n";
 
 int usageError(const std::string& message) {
     fmt::print(stderr, "dmsd analyze: {}\n{}", message, kUsage);
@@ -39,6 +40,7 @@ int runAnalyze(Args args) {
     std::string configPath = "/etc/dmsd/dmsd.yaml";
     std::size_t jobs = std::max(1u, std::thread::hardware_concurrency());
     std::string output;
+    std::string evidence;
     std::string shardText;
     std::string progress = "auto";
     std::size_t backlog = 0;
@@ -51,6 +53,7 @@ int runAnalyze(Args args) {
         ("config", po::value(&configPath), "configuration file (default /etc/dmsd/dmsd.yaml, with its conf.d/)")
         ("jobs,j", po::value(&jobs), "videos decoded at once (default: number of cores)")
         ("output,o", po::value(&output), "write the JSON Lines here instead of stdout")
+        ("evidence", po::value(&evidence), "DIR: for each raised alert, its frames (JPEG) and a JSON sidecar, as dmsd run's snapshots")
         ("shard", po::value(&shardText), "I/N: only the videos whose 0-based index modulo N is I; auto: I and N from a Kubernetes Indexed Job or a Slurm job array")
         ("realtime", "read each video at its own frame rate, latest-wins, as `dmsd run` treats a camera")
         ("quiet,q", "no progress on stderr")
@@ -127,6 +130,7 @@ int runAnalyze(Args args) {
         }
     }
     options.jobs = jobs;
+    options.evidenceDir = evidence;
     options.realtime = vm.count("realtime") != 0U;
     options.pipeline = vm.count("no-pipeline") == 0U;
     options.backlogPerVideo = backlog;

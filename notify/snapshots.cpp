@@ -97,6 +97,9 @@ std::string snapshotSidecarJson(const SnapshotRequest& request,
     root["format"] = "dmsd-snapshot-1";
     root["alert"] = std::move(alert);
     root["config_version"] = request.configVersion;
+    if (!request.video.empty()) {
+        root["video"] = json::object{{"path", request.video}, {"t_s", request.videoTimeS}};
+    }
     if (const EncodedSequencePtr& sequence = request.sequence) {
         json::object seq;
         seq["sequence_id"] = sequence->sequenceId;

@@ -46,6 +46,10 @@ struct SnapshotRequest {
     /// The sequence's analyses as in `analyze` output ("analyses"); empty: omitted.
     boost::json::object analyses;
     std::string configVersion;
+    /// `dmsd analyze --evidence`: the video and the video time of the alert
+    /// (empty: a live alert, no video).
+    std::string video;
+    double videoTimeS = 0.0;
     /// Wall time of the alert (CLOCK_REALTIME).
     std::chrono::system_clock::time_point alertTime = std::chrono::system_clock::now();
 };

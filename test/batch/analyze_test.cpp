@@ -2,6 +2,7 @@
 // emulator, on videos generated at test time (docs/interfaces.md sections 1 and 6).
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -517,7 +518,9 @@ TEST_CASE("analyze: a scripted sleepy segment raises DROWSINESS at the right vid
     const auto video = (dir / "sleepy.mp4").string();
     dmsd::test::generateVideo(video, spec);
 
-    const RunResult run = runAnalyzeJson({"--config", config.string(), "--quiet", video});
+    const auto evidence = dir / "evidence";
+    const RunResult run = runAnalyzeJson(
+        {"--config", config.string(), "--quiet", "--evidence", evidence.string(), video});
     INFO(run.raw);
     REQUIRE(run.exitCode == 0);
     std::optional<double> raisedAt;
@@ -560,6 +563,31 @@ TEST_CASE("analyze: a scripted sleepy segment raises DROWSINESS at the right vid
         }
     }
     CHECK(raisedLines == 1);
+
+    // --evidence: the raise's frames and sidecar, as dmsd run's snapshots.
+    std::vector<std::filesystem::path> snapshots;
+    for (const auto& entry : std::filesystem::directory_iterator(evidence)) {
+        snapshots.push_back(entry.path());
+    }
+    REQUIRE(snapshots.size() == 1);
+    CHECK(snapshots[0].filename().string().ends_with("-DROWSINESS"));
+    std::ifstream sidecarFile(snapshots[0] / "alert.json");
+    const std::string sidecarText((std::istreambuf_iterator<char>(sidecarFile)),
+                                  std::istreambuf_iterator<char>());
+    const json::object sidecar = json::parse(sidecarText).as_object();
+    CHECK(sidecar.at("video").at("path") == video.c_str());
+    CHECK(number(sidecar.at("video").at("t_s")) == Approx(*raisedAt));
+    CHECK(sidecar.at("alert").at("kind") == "DROWSINESS");
+    CHECK(sidecar.at("analyses").at("face_state").at("state") == "SLEEPY");
+    const auto& images = sidecar.at("sequence").at("images").as_array();
+    REQUIRE(images.size() == 2);
+    for (const auto& image : images) {
+        std::ifstream jpeg(snapshots[0] / std::string(image.at("file").as_string()),
+                           std::ios::binary);
+        std::array<unsigned char, 2> magic{};
+        jpeg.read(reinterpret_cast<char*>(magic.data()), 2);
+        CHECK(magic == std::array<unsigned char, 2>{0xFF, 0xD8});
+    }
 
     // dmsd report reads the same output back into an interval from that raise.
     const auto jsonl = dir / "out.jsonl";
@@ -702,6 +730,14 @@ TEST_CASE("analyze: usage and configuration errors are exit 2", "[analyze]") {
 
     auto shard = runAnalyze({"--config", config.string(), "--shard", "x", v.shortMp4}, true);
     CHECK(shard.exitCode == 2);
+
+    // --evidence under a regular file: refused before anything is analysed.
+    writeFile(dir / "plain-file", "x");
+    auto evidence = runAnalyze({"--config", config.string(), "--evidence",
+                                (dir / "plain-file" / "evidence").string(), v.shortMp4},
+                               true);
+    CHECK(evidence.exitCode == 2);
+    CHECK(evidence.raw.find("--evidence") != std::string::npos);
 
     const auto bad = dir / "bad.yaml";
     writeFile(bad, "sampling: { intervall: 2s }\n");
