@@ -21,5 +21,6 @@ int runDaemon(Args args);      ///< dmsd run
 int runAnalyze(Args args);     ///< dmsd analyze
 int runCheckConfig(Args args); ///< dmsd check-config
 int runSample(Args args);      ///< dmsd sample (capture + sampling only; prints sequences)
+int runStatus(Args args);      ///< dmsd status (GetStatus of the running daemon over D-Bus)
 
 } // namespace dmsd::cli

@@ -101,6 +101,15 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
                                            {"failed", s.snapshots->failed},
                                            {"last", s.snapshots->lastPath.string()}};
     }
+    if (s.metrics) {
+        status["metrics"] = json::object{{"textfile", config.metrics.textfile},
+                                         {"written", s.metrics->written},
+                                         {"failed", s.metrics->failed},
+                                         {"bytes", s.metrics->bytes},
+                                         {"last_write_us", s.metrics->lastWriteUs},
+                                         {"max_write_us", s.metrics->maxWriteUs},
+                                         {"last_error", s.metrics->lastError}};
+    }
     return writeJson(status);
 }
 
