@@ -222,7 +222,7 @@ TEST_CASE("wrong types are reported with the accepted values", "[config][errors]
           "llava:7b)");
     CHECK(onlyError("- capture\n") ==
           "main.yaml:1:1: the top level must be a map of sections (accepted: version, capture, "
-          "sampling, encode, llm, analyses, alerts, notify)");
+          "sampling, encode, llm, analyses, alerts, notify, log, metrics)");
     // Booleans take the YAML 1.1 spellings.
     CHECK_FALSE(valid("notify: { dbus: { enabled: off } }").notify.dbus.enabled);
     CHECK(valid("notify: { can: { enabled: Yes } }").notify.can.enabled);

@@ -214,8 +214,16 @@ alerts:
         REQUIRE(real);
         CHECK(doc->label == real->label);
         CHECK(messageShape(doc->message) == messageShape(real->message));
-        CHECK(doc->order == real->order);
-        for (const std::string& name : doc->order) {
+        // DMS_LATENCY_MS is there when answers decided the alert and absent
+        // when the timer did (raise_after ran out between two answers;
+        // docs/operations.md): which of the two comes first is not the
+        // test's to choose, so the example's may be missing from the real one.
+        std::vector<std::string> documented = doc->order;
+        if (!real->field("DMS_LATENCY_MS")) {
+            std::erase(documented, "DMS_LATENCY_MS");
+        }
+        CHECK(documented == real->order);
+        for (const std::string& name : documented) {
             INFO(name << ": documented " << *doc->field(name) << ", written "
                       << real->field(name).value_or("<none>"));
             CHECK(fieldKind(*doc->field(name)) == fieldKind(real->field(name).value_or("")));

@@ -448,7 +448,7 @@ TEST_CASE("stderr lines read back field by field, whatever the values hold", "[j
     CHECK(plain->order.size() == fields.size());
 }
 
-TEST_CASE("log level: entries below it are not written; it can change while running",
+TEST_CASE("log level: entries below it are not written, and it can change while running",
           "[journal][log]") {
     test::TempDir dir("dmsd-journal");
     const std::string path = (dir / "stderr.txt").string();
@@ -479,7 +479,7 @@ TEST_CASE("log level: entries below it are not written; it can change while runn
     CHECK(lines[1].message == "written 3");
 }
 
-TEST_CASE("every DMS_ field the program writes is documented; no other prefix is used",
+TEST_CASE("every DMS_ field the program writes is documented, and no other prefix is used",
           "[journal][docs]") {
     const std::string operations = readFile(std::string(DMSD_SOURCE_DIR) + "/docs/operations.md");
     const std::string catalog = readFile(std::string(DMSD_SOURCE_DIR) + "/systemd/dmsd.catalog");
