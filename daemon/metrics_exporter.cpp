@@ -1,5 +1,6 @@
 #include "daemon/metrics_exporter.h"
 
+#include <algorithm>
 #include <array>
 
 #include <fmt/format.h>
@@ -123,6 +124,17 @@ MetricsExporter::MetricsExporter(boost::asio::io_context& io, std::function<std:
     : compose_(std::move(compose)), timer_(io) {
 }
 
+MetricsExporter::~MetricsExporter() {
+    {
+        std::lock_guard lock(mutex_);
+        quit_ = true;
+    }
+    wake_.notify_all();
+    if (writer_.joinable()) {
+        writer_.join();
+    }
+}
+
 void MetricsExporter::start(const MetricsSettings& settings) {
     timer_.cancel();
     settings_ = settings;
@@ -133,8 +145,12 @@ void MetricsExporter::start(const MetricsSettings& settings) {
     arm();
 }
 
-void MetricsExporter::stop() {
+void MetricsExporter::stop(std::chrono::milliseconds flushTimeout) {
     timer_.cancel();
+    std::unique_lock lock(mutex_);
+    // Bounded: a disk that hangs must not hold the daemon's stop (systemd
+    // would kill it); the file then keeps its previous content.
+    idle_.wait_for(lock, flushTimeout, [this] { return !pending_ && !busy_; });
 }
 
 void MetricsExporter::arm() {
@@ -152,33 +168,77 @@ void MetricsExporter::writeNow() {
     if (!enabled()) {
         return;
     }
+    // Composed here, on the loop, so that the file is one consistent snapshot
+    // of state owned by the loop; only the file system work is handed over.
+    Job job{settings_.textfile, compose_()};
+    {
+        std::lock_guard lock(mutex_);
+        pending_ = std::move(job); // a write still waiting is stale: replaced
+        if (!writer_.joinable()) {
+            writer_ = std::thread([this] { writerLoop(); });
+        }
+    }
+    wake_.notify_one();
+}
+
+MetricsWriterStats MetricsExporter::stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+}
+
+void MetricsExporter::writerLoop() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+        wake_.wait(lock, [this] { return quit_ || pending_; });
+        if (!pending_) {
+            return; // quit, and nothing left to write
+        }
+        Job job = std::move(*pending_);
+        pending_.reset();
+        busy_ = true;
+        lock.unlock();
+        write(job);
+        lock.lock();
+        busy_ = false;
+        if (!pending_) {
+            idle_.notify_all();
+        }
+    }
+}
+
+void MetricsExporter::write(const Job& job) {
     const auto begin = std::chrono::steady_clock::now();
-    const std::string text = compose_();
     // node_exporter runs as another user and the service's umask is 0077: the
     // file's mode is set exactly. No fsync: see the header.
     const std::error_code error =
-        writeFileAtomically(settings_.textfile, text, AtomicWrite{0644, Durability::Atomic, true});
+        writeFileAtomically(job.path, job.text, AtomicWrite{0644, Durability::Atomic, true});
     const double us =
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - begin).count();
-    stats_.lastWriteUs = us;
-    stats_.maxWriteUs = std::max(stats_.maxWriteUs, us);
-    if (error) {
+    std::string logged;
+    {
+        std::lock_guard lock(mutex_);
+        stats_.lastWriteUs = us;
+        stats_.maxWriteUs = std::max(stats_.maxWriteUs, us);
+        if (!error) {
+            ++stats_.written;
+            stats_.bytes = job.text.size();
+            stats_.lastError.clear();
+            return;
+        }
         ++stats_.failed;
         const std::string message = error.message();
         if (message != stats_.lastError) {
-            log::write(log::Priority::Warning,
-                       fmt::format("Metrics not written to {}: {}", settings_.textfile, message),
-                       {},
-                       {{"DMS_EVENT", "metrics_failed"},
-                        {"DMS_METRICS_FILE", settings_.textfile},
-                        {"DMS_REASON", message}});
+            logged = message;
         }
         stats_.lastError = message;
-        return;
     }
-    ++stats_.written;
-    stats_.bytes = text.size();
-    stats_.lastError.clear();
+    if (!logged.empty()) {
+        log::write(log::Priority::Warning,
+                   fmt::format("Metrics not written to {}: {}", job.path, logged), {},
+                   {{"DMS_EVENT", "metrics_failed"},
+                    {"DMS_METRICS_FILE", job.path},
+                    {"DMS_REASON", logged}});
+    }
 }
 
 } // namespace dmsd

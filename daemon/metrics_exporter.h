@@ -3,17 +3,25 @@
 /// \file
 /// Prometheus metrics of `dmsd run` for node_exporter's textfile collector:
 /// the counters, states and histograms of GetStatus as text exposition
-/// (base/prometheus.h), written atomically to `metrics.textfile` every
-/// `metrics.interval` from the daemon's loop. The file is a few kilobytes and
-/// is written without fsync (readers see the old or the new file; a power cut
-/// may lose the latest, which the next interval rewrites), so the write does
-/// not hold up the loop (docs/performance.md). Failures are logged once per
-/// distinct error and counted; the daemon goes on.
+/// (base/prometheus.h), composed on the daemon's loop every `metrics.interval`
+/// (one consistent snapshot, tens of microseconds) and written atomically to
+/// `metrics.textfile` by a writer thread of its own: a rename over the old
+/// file can wait on the disk for tens of milliseconds on a busy box, which the
+/// loop (and the alert path on it) must not (docs/performance.md). The file is
+/// a few kilobytes, written without fsync (readers see the old or the new
+/// file; a power cut may lose the latest, which the next interval rewrites).
+/// The latest content wins: a write still waiting when the next is composed
+/// is replaced. Failures are logged once per distinct error and counted; the
+/// daemon goes on.
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -38,25 +46,47 @@ class MetricsExporter {
 public:
     /// \a compose returns the file's content (metricsText of the daemon's status).
     MetricsExporter(boost::asio::io_context& io, std::function<std::string()> compose);
+    /// Finishes the write in progress and the one waiting, then joins the writer.
+    ~MetricsExporter();
+    MetricsExporter(const MetricsExporter&) = delete;
+    MetricsExporter& operator=(const MetricsExporter&) = delete;
 
     /// (Re)starts with \a settings: writes at once, then every interval. An
     /// empty `textfile` stops.
     void start(const MetricsSettings& settings);
-    /// Stops the timer; the file stays as last written.
-    void stop();
-    /// Composes and writes the file now (at start, on a stop: the final state).
+    /// Stops the timer and waits (at most \a flushTimeout) until the file
+    /// holds the latest content composed; it stays as last written.
+    void stop(std::chrono::milliseconds flushTimeout = std::chrono::seconds(2));
+    /// Composes the content now, on the caller's thread, and hands it to the
+    /// writer (at start; on a stop: the final state).
     void writeNow();
 
-    const MetricsWriterStats& stats() const { return stats_; }
+    /// Figures of the writes so far (thread-safe).
+    MetricsWriterStats stats() const;
     bool enabled() const { return !settings_.textfile.empty(); }
 
 private:
+    struct Job {
+        std::string path;
+        std::string text;
+    };
+
     void arm();
+    void writerLoop();
+    void write(const Job& job);
 
     std::function<std::string()> compose_;
     boost::asio::steady_timer timer_;
-    MetricsSettings settings_;
+    MetricsSettings settings_; ///< the loop's; the writer gets the path in each Job
+
+    mutable std::mutex mutex_;     ///< guards everything below but the thread
+    std::condition_variable wake_; ///< a job or quit for the writer
+    std::condition_variable idle_; ///< the writer finished everything handed to it
+    std::optional<Job> pending_;
+    bool busy_ = false;
+    bool quit_ = false;
     MetricsWriterStats stats_;
+    std::thread writer_; ///< started at the first write, joined by the destructor
 };
 
 } // namespace dmsd
