@@ -120,7 +120,10 @@ void StatusReporter::publish(const std::string& line, bool ready) {
     last_ = line;
     notifier_.status(line);
     if (ready) {
-        log::info("status: {}", line);
+        // Each change it sums up has its own journal entry (camera fault,
+        // model fault, alert raised, configuration applied): at info this
+        // line would say every event a second time. `systemctl status` shows it.
+        log::debug("status: {}", line);
     }
 }
 

@@ -125,6 +125,20 @@ TEST_CASE("a camera blip and a stop are one journal entry each, field by field")
     CHECK(fault.field("CODE_FILE") == "daemon/daemon.cpp");
     CHECK(fault.field("CODE_FUNC") == "dmsd::Daemon::onCaptureEvent");
 
+    // From the fault to the recovery, each entry a technician reads (debug
+    // aside) is one event of the blip: no status line or capture entry saying
+    // it again.
+    std::vector<std::string> blipEvents;
+    bool inBlip = false;
+    for (const LogLine& line : blip) {
+        inBlip = inBlip || line.field("DMS_EVENT") == "camera_fault";
+        if (inBlip && line.label != "debug") {
+            blipEvents.push_back(line.field("DMS_EVENT").value_or(line.message));
+        }
+    }
+    CHECK(blipEvents ==
+          std::vector<std::string>{"camera_fault", "camera_restarting", "camera_recovered"});
+
     const std::vector<LogLine> restarting = withEvent(blip, "camera_restarting");
     REQUIRE(restarting.size() == 1);
     CHECK(restarting[0].label.empty());
