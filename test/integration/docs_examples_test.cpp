@@ -1,8 +1,8 @@
 // The examples in the documentation are what the program prints. Each example
 // is a fenced block right after a marker line `<!-- example: NAME -->` in the
 // docs; the test extracts it, makes the program produce the real thing (a
-// daemon raising an alert over a private bus, `dmsd analyze` on the same
-// video) and compares shapes (one run of the daemon for every example: no
+// daemon raising an alert over a private bus, `dmsd status` on it, `dmsd analyze`
+// on the same video) and compares shapes (one run of the daemon for every example: no
 // SECTIONs, which would start it again for each): the same keys or fields, values of the same
 // type (numbers that vary, timestamps and ids are compared by type only).
 #include <fstream>
@@ -184,6 +184,7 @@ alerts:
     REQUIRE(raised);
     // While the alert is active: GetStatus with an active alert.
     const json::object status = h.status();
+    auto [statusCode, statusOut] = h.dmsd({"status", "--address=" + h.busAddress()});
     REQUIRE(waitUntil(
         [&] { return h.daemonLog().find("DMS_EVENT=alert_raised") != std::string::npos; }, 10s));
     REQUIRE(waitUntil(
@@ -244,6 +245,42 @@ alerts:
         INFO("docs/dbus.md: GetStatus (the example shows the contract's keys)");
         REQUIRE_FALSE(status.at("active_alerts").as_array().empty());
         checkShape(example("docs/dbus.md", "getstatus"), status, {false, {}});
+    }
+
+    {
+        INFO("docs/operations.md: the summary of dmsd status\n" << statusOut);
+        CHECK(statusCode == 0);
+        // The same lines in the same order; the lines of fixed wording say
+        // the same but for their numbers (camera, model and alerts name
+        // things that differ from one box to the next).
+        auto split = [](const std::string& text) {
+            std::vector<std::pair<std::string, std::string>> lines;
+            std::istringstream in(text);
+            for (std::string line; std::getline(in, line);) {
+                const std::size_t space = line.find(' ');
+                lines.emplace_back(line.substr(0, space), messageShape(line));
+            }
+            return lines;
+        };
+        const auto doc = split(example("docs/operations.md", "status-summary"));
+        const auto real = split(statusOut);
+        REQUIRE(doc.size() == real.size());
+        for (std::size_t i = 0; i < doc.size(); ++i) {
+            INFO("line " << i);
+            CHECK(doc[i].first == real[i].first);
+            if (doc[i].first == "frames" || doc[i].first == "sequences" ||
+                doc[i].first == "requests" || doc[i].first == "reloads") {
+                CHECK(doc[i].second == real[i].second);
+            }
+            if (doc[i].first == "latency") {
+                // The alert path is timed for alerts decided on answers, which
+                // this run may not have had: "alert path not timed yet".
+                const auto sequencePart = [](const std::string& shape) {
+                    return shape.substr(0, shape.find(';'));
+                };
+                CHECK(sequencePart(doc[i].second) == sequencePart(real[i].second));
+            }
+        }
     }
 
     {
