@@ -160,7 +160,7 @@ struct BatchAnalyzer::Impl {
             for (std::size_t i = 0; i < workers_; ++i) {
                 threads.emplace_back([this] { workerLoop(); });
             }
-            armProgress();
+            // Progress starts once every video's length is known (onProbed).
         }
         io_.run();
         {
@@ -227,6 +227,19 @@ struct BatchAnalyzer::Impl {
     // ------------------------------------------------------------ workers
 
     void workerLoop() {
+        if (options_.progress != BatchOptions::Progress::None) {
+            // First the length of every video, so that the progress names the
+            // real total from its first line; the workers share the list.
+            for (;;) {
+                const std::size_t i = nextProbe_.fetch_add(1);
+                if (i >= videos_.size() || cancelled_.load()) {
+                    break;
+                }
+                Video* video = videos_[i].get();
+                const std::optional<double> duration = probeDurationSeconds(video->name);
+                post([this, video, duration] { onProbed(*video, duration); });
+            }
+        }
         for (;;) {
             if (cancelled_.load()) {
                 return;
@@ -242,8 +255,7 @@ struct BatchAnalyzer::Impl {
     void post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
 
     void processVideo(Video& video) {
-        const std::optional<double> duration = probeDurationSeconds(video.name);
-        post([this, &video, duration] { onStarted(video, duration); });
+        post([this, &video] { onStarted(video); });
 
         CaptureSettings settings = config_.capture;
         settings.source = "file:" + video.name;
@@ -342,9 +354,16 @@ struct BatchAnalyzer::Impl {
 
     // ------------------------------------------------------------ io thread: inputs
 
-    void onStarted(Video& video, std::optional<double> duration) {
-        video.started = true;
+    void onProbed(Video& video, std::optional<double> duration) {
         video.durationS = duration;
+        if (++probed_ == videos_.size() && !finished_ && !interrupted_) {
+            printProgress(false);
+            armProgress();
+        }
+    }
+
+    void onStarted(Video& video) {
+        video.started = true;
         video.engine = std::make_unique<AlertEngine>(config_.alerts);
         if (options_.realtime) {
             Video* v = &video;
@@ -389,7 +408,7 @@ struct BatchAnalyzer::Impl {
             return;
         }
         if (!video.started) {
-            onStarted(video, std::nullopt);
+            onStarted(video);
         }
         if (options_.realtime) {
             if (video.pump->busy()) {
@@ -785,6 +804,7 @@ struct BatchAnalyzer::Impl {
 
     // shared with workers
     std::atomic<std::size_t> nextVideo_{0};
+    std::atomic<std::size_t> nextProbe_{0};
     std::atomic<bool> cancelled_{false};
     std::mutex mutex_;
     std::condition_variable cv_;
@@ -792,6 +812,7 @@ struct BatchAnalyzer::Impl {
     // io thread
     std::deque<Pending> pending_;
     std::size_t submitted_ = 0;
+    std::size_t probed_ = 0; ///< videos whose length the probe has answered for
     std::size_t videosDone_ = 0;
     std::size_t videosFailed_ = 0;
     std::uint64_t sequencesFailed_ = 0;

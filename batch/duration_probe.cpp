@@ -1,6 +1,8 @@
 #include "batch/duration_probe.h"
 
-#include <chrono>
+#include <memory>
+
+#include <gst/pbutils/pbutils.h>
 
 #include "pipeline/gst_handles.h"
 
@@ -8,80 +10,44 @@ namespace dmsd::batch {
 
 namespace {
 
-/// Owns the pipeline and puts it back to NULL before the last reference goes
-/// (GStreamer requires it; a PAUSED pipeline must not be unreferenced).
-class ProbePipeline {
-public:
-    ProbePipeline() : pipeline_(GstElementPtr::adoptFloating(gst_pipeline_new("dmsd-probe"))) {}
-    ProbePipeline(const ProbePipeline&) = delete;
-    ProbePipeline& operator=(const ProbePipeline&) = delete;
-    ~ProbePipeline() {
-        if (pipeline_) {
-            gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
-        }
-    }
-    GstElement* get() const { return pipeline_.get(); }
-
-private:
-    GstElementPtr pipeline_;
+/// GstDiscoverer and GstDiscovererInfo are plain GObjects (not GstObjects).
+struct GObjectUnref {
+    void operator()(gpointer object) const { g_object_unref(object); }
 };
-
-/// parsebin exposes one pad per elementary stream; each gets its own sink so
-/// that no stream is left unlinked (which would be an error).
-void onPadAdded(GstElement* /*parser*/, GstPad* pad, gpointer pipeline) {
-    GstElement* sink = gst_element_factory_make("fakesink", nullptr);
-    if (sink == nullptr) {
-        return;
-    }
-    g_object_set(sink, "sync", FALSE, nullptr);
-    // gst_bin_add sinks the floating reference: the bin owns the sink.
-    gst_bin_add(GST_BIN(pipeline), sink);
-    gst_element_sync_state_with_parent(sink);
-    GstPadPtr sinkPad = GstPadPtr::adopt(gst_element_get_static_pad(sink, "sink"));
-    if (sinkPad) {
-        gst_pad_link(pad, sinkPad.get());
-    }
-}
+template <class T>
+using GObjectPtr = std::unique_ptr<T, GObjectUnref>;
 
 } // namespace
 
-std::optional<double> probeDurationSeconds(const std::string& path) {
+std::optional<double> probeDurationSeconds(const std::string& path,
+                                           std::chrono::milliseconds timeout) {
     if (!ensureGstreamer().empty()) {
         return std::nullopt;
     }
-    ProbePipeline pipeline;
-    if (pipeline.get() == nullptr) {
+    GError* rawError = nullptr;
+    const GstClockTime limit = static_cast<GstClockTime>(timeout.count()) * GST_MSECOND;
+    GObjectPtr<GstDiscoverer> discoverer(gst_discoverer_new(limit, &rawError));
+    GErrorPtr error(rawError);
+    if (!discoverer) {
         return std::nullopt;
     }
-    GstElement* source = gst_element_factory_make("filesrc", nullptr);
-    GstElement* parser = gst_element_factory_make("parsebin", nullptr);
-    if (parser == nullptr) {
-        parser = gst_element_factory_make("decodebin", nullptr);
-    }
-    if (source == nullptr || parser == nullptr) {
-        // Not yet in a bin: these references are still floating and ours.
-        GstElementPtr::adoptFloating(source);
-        GstElementPtr::adoptFloating(parser);
+    rawError = nullptr;
+    GCharPtr uri(gst_filename_to_uri(path.c_str(), &rawError));
+    error.reset(rawError);
+    if (!uri) {
         return std::nullopt;
     }
-    g_object_set(source, "location", path.c_str(), nullptr);
-    gst_bin_add_many(GST_BIN(pipeline.get()), source, parser, nullptr);
-    if (!gst_element_link(source, parser)) {
+    rawError = nullptr;
+    // Synchronous: runs its own main context on this thread, so several
+    // workers may probe at once, each with its own discoverer.
+    GObjectPtr<GstDiscovererInfo> info(
+        gst_discoverer_discover_uri(discoverer.get(), uri.get(), &rawError));
+    error.reset(rawError);
+    if (!info || gst_discoverer_info_get_result(info.get()) != GST_DISCOVERER_OK) {
         return std::nullopt;
     }
-    g_signal_connect(parser, "pad-added", G_CALLBACK(onPadAdded), pipeline.get());
-    if (gst_element_set_state(pipeline.get(), GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE) {
-        return std::nullopt;
-    }
-    // Bounded: a file that does not preroll within this is left to Capture to judge.
-    constexpr GstClockTime kTimeout = 5 * GST_SECOND;
-    GstState state = GST_STATE_NULL;
-    if (gst_element_get_state(pipeline.get(), &state, nullptr, kTimeout) !=
-        GST_STATE_CHANGE_SUCCESS) {
-        return std::nullopt;
-    }
-    gint64 duration = -1;
-    if (!gst_element_query_duration(pipeline.get(), GST_FORMAT_TIME, &duration) || duration <= 0) {
+    const GstClockTime duration = gst_discoverer_info_get_duration(info.get());
+    if (!GST_CLOCK_TIME_IS_VALID(duration) || duration == 0) {
         return std::nullopt;
     }
     return static_cast<double>(duration) / static_cast<double>(GST_SECOND);

@@ -29,7 +29,8 @@ std::optional<double> estimateEta(std::uint64_t done, double estimated, double e
 namespace {
 
 std::string sequencesText(const ProgressFigures& f) {
-    // The estimate is known only for videos already opened; never show done > estimated.
+    // An estimate (a video whose length the probe could not tell counts at the
+    // mean of the others); never show done > estimated.
     const auto estimated = static_cast<std::uint64_t>(
         std::max(std::ceil(f.windowsEstimated), static_cast<double>(f.windowsDone)));
     return fmt::format("{}/~{} sequences", f.windowsDone, estimated);

@@ -6,6 +6,8 @@ find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS json url program_options)
 find_package(fmt REQUIRED CONFIG)
 find_package(yaml-cpp REQUIRED CONFIG)
 pkg_check_modules(GST REQUIRED IMPORTED_TARGET gstreamer-1.0>=1.22 gstreamer-app-1.0 gstreamer-video-1.0)
+# GstDiscoverer (batch/duration_probe.cpp): how long a video is before it is decoded.
+pkg_check_modules(GST_PBUTILS REQUIRED IMPORTED_TARGET gstreamer-pbutils-1.0)
 pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 # GLib comes with GStreamer; base/ uses its SHA-256 (GChecksum).

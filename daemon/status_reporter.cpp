@@ -65,6 +65,8 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
         {"reloads_applied", s.ota.reloadsApplied},
         {"reloads_rejected", s.ota.reloadsRejected},
         {"rollbacks", s.ota.rollbacks},
+        {"protocol_errors", s.llm.client.protocolErrors},
+        {"stalled_responses", s.llm.client.stalledResponses},
     };
     status["latency_ms"] = json::object{
         {"sequence_p50", s.llm.sequenceP50Ms},

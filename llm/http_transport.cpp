@@ -54,6 +54,11 @@ Clock::time_point earliest(Clock::time_point deadline, milliseconds limit) {
     return std::min(deadline, Clock::now() + limit);
 }
 
+/// The category of Beast's HTTP parse errors (a malformed answer, not a lost connection).
+const boost::system::error_category& httpErrors() {
+    return make_error_code(http::error::bad_chunk).category();
+}
+
 /// True when the awaiting coroutine has been asked to stop.
 asio::awaitable<bool> stopRequested() {
     const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
@@ -91,6 +96,16 @@ struct HttpTransport::Impl {
         bool receivedAny = false; ///< the server sent something
         bool tooLarge = false;
         bool dropped = false; ///< the reader stopped reading
+        /// The response arrived slower than llm.min_response_rate allows.
+        bool stalled = false;
+        std::size_t receivedBytes = 0; ///< of the response, when stalled
+        std::chrono::milliseconds receivingFor{0};
+        /// Bytes the server sent beyond the response's own framing.
+        std::size_t extraBytes = 0;
+        /// The body had no framing of its own (HTTP/1.0 close-delimited).
+        bool closeDelimited = false;
+        /// The server lets the connection be used again (HTTP/1.1 without `Connection: close`).
+        bool keepAlive = false;
     };
 
     /// A slot held by a call; given back when released or destroyed.
@@ -183,6 +198,11 @@ struct HttpTransport::Impl {
     std::uint64_t attempts = 0;
     std::uint64_t retries = 0;
     std::uint64_t opened = 0;
+    std::uint64_t protocolErrors = 0; ///< responses or bytes that broke HTTP framing
+    std::uint64_t burstErrors = 0;    ///< of them, in the current burst
+    std::optional<Clock::time_point> lastProtocolError;
+    Clock::time_point lastProtocolLog{};
+    std::uint64_t stalls = 0; ///< responses slower than llm.min_response_rate
 
     // --- slots ------------------------------------------------------------
 
@@ -233,13 +253,43 @@ struct HttpTransport::Impl {
 
     // --- one exchange -----------------------------------------------------
 
+    /// A pooled connection, never one the server has written to since its
+    /// last response: bytes nobody asked for would be read as the answer to
+    /// the next request.
     ConnectionPtr takeIdle() {
-        if (idle.empty()) {
-            return nullptr;
+        while (!idle.empty()) {
+            ConnectionPtr c = std::move(idle.back());
+            idle.pop_back();
+            boost::system::error_code ec;
+            const std::size_t unsolicited = c->stream.socket().available(ec);
+            if (!ec && unsolicited == 0) {
+                return c;
+            }
+            if (!ec) {
+                protocolViolation(fmt::format("{} bytes arrived on an idle connection that no "
+                                              "request was waiting on",
+                                              unsolicited));
+            }
         }
-        ConnectionPtr c = std::move(idle.back());
-        idle.pop_back();
-        return c;
+        return nullptr;
+    }
+
+    /// Counts a response (or unsolicited bytes) that broke HTTP's framing, and
+    /// says so in the log once per burst: at its first violation, then at most
+    /// every ten minutes while it lasts. A burst ends after a minute without one.
+    void protocolViolation(const std::string& what) {
+        using namespace std::chrono_literals;
+        ++protocolErrors;
+        const Clock::time_point now = Clock::now();
+        const bool newBurst = !lastProtocolError || now - *lastProtocolError >= 60s;
+        lastProtocolError = now;
+        burstErrors = newBurst ? 1 : burstErrors + 1;
+        if (newBurst || now - lastProtocolLog >= 10min) {
+            log::warning("model server {} broke HTTP framing: {}; the connection is closed and "
+                         "never reused, the bytes discarded ({} in this burst, {} in all)",
+                         settings.url, what, burstErrors, protocolErrors);
+            lastProtocolLog = now;
+        }
     }
 
     void keepIdle(ConnectionPtr c) {
@@ -326,86 +376,203 @@ struct HttpTransport::Impl {
         }
 
         f.phase = Phase::FirstByte;
+        co_await readResponse(call, *conn, reader, f, x);
+        if (f.ec || f.dropped || !f.keepAlive || f.extraBytes > 0 || f.closeDelimited ||
+            x.status < 200 || co_await stopRequested()) {
+            co_return f; // the connection is closed with it
+        }
+        keepIdle(std::move(conn));
+        co_return f;
+    }
+
+    /// When the read in progress must end: the call's deadline, the gap
+    /// allowed between bytes, and the floor on the response's rate.
+    struct ReadLimit {
+        Clock::time_point at;
+        enum class Kind { Deadline, FirstByte, Idle, Rate } kind = Kind::Deadline;
+    };
+
+    ReadLimit readLimit(const HttpCall& call, const std::optional<Clock::time_point>& firstByteAt,
+                        std::size_t received) const {
+        ReadLimit limit{call.deadline, ReadLimit::Kind::Deadline};
+        auto tighten = [&](Clock::time_point at, ReadLimit::Kind kind) {
+            if (at < limit.at) {
+                limit = {at, kind};
+            }
+        };
+        const Clock::time_point now = Clock::now();
+        if (!firstByteAt) {
+            if (settings.firstByteTimeout.count() > 0) {
+                tighten(now + settings.firstByteTimeout, ReadLimit::Kind::FirstByte);
+            }
+            return limit;
+        }
+        if (settings.idleTimeout.count() > 0) {
+            tighten(now + settings.idleTimeout, ReadLimit::Kind::Idle);
+        }
+        if (settings.minResponseRate > 0) {
+            // The response must keep up with the floor from its first byte on,
+            // after a grace of one second for the first bytes to arrive.
+            const auto due = std::chrono::duration<double>(double(received + 1) /
+                                                           double(settings.minResponseRate));
+            tighten(*firstByteAt +
+                        std::max<Clock::duration>(std::chrono::seconds(1),
+                                                  std::chrono::duration_cast<Clock::duration>(due)),
+                    ReadLimit::Kind::Rate);
+        }
+        return limit;
+    }
+
+    /// Reads one response byte by byte as they come (the parser is fed by
+    /// hand, so that every byte counts for the rate floor and nothing beyond
+    /// the response goes unnoticed).
+    asio::awaitable<void> readResponse(const HttpCall& call, Connection& conn,
+                                       ResponseReader& reader, Failure& f, HttpExchange& x) {
         http::response_parser<http::buffer_body> parser;
         parser.body_limit(settings.maxResponseBytes);
-        conn->stream.expires_at(earliest(call.deadline, settings.firstByteTimeout));
-        {
-            auto [hec, n] =
-                co_await http::async_read_header(conn->stream, conn->buffer, parser, kUseTuple);
-            (void)n;
-            f.receivedAny = parser.got_some() || conn->buffer.size() > 0;
-            if (hec) {
-                f.ec = hec;
-                f.tooLarge = hec == http::error::header_limit || hec == http::error::body_limit;
-                co_return f;
-            }
-        }
-        f.receivedAny = true;
-        x.status = static_cast<int>(parser.get().result_int());
-        const bool lines = reader.readsLines() && x.status >= 200 && x.status < 300;
-
-        f.phase = Phase::Body;
+        parser.eager(true);
         std::array<char, 16384> chunk{};
         std::string lineBuffer;
-        std::size_t total = 0;
+        std::size_t received = 0;
+        std::size_t bodyBytes = 0;
+        bool lines = false;
+        std::optional<Clock::time_point> firstByteAt;
+        auto fail = [&](boost::system::error_code ec) {
+            f.ec = ec;
+        };
         while (!parser.is_done()) {
-            parser.get().body().data = chunk.data();
-            parser.get().body().size = chunk.size();
-            conn->stream.expires_at(earliest(call.deadline, settings.idleTimeout));
-            auto [bec, n] =
-                co_await http::async_read(conn->stream, conn->buffer, parser, kUseTuple);
-            (void)n;
-            if (bec == http::error::need_buffer) {
-                bec = {};
-            }
-            const std::size_t got = chunk.size() - parser.get().body().size;
-            if (got > 0 && !x.firstBodyByte) {
-                x.firstBodyByte = Clock::now();
-            }
-            total += got;
-            if (bec == http::error::body_limit || total > settings.maxResponseBytes) {
-                f.tooLarge = true;
-                f.ec = http::error::body_limit;
-                co_return f;
-            }
-            if (lines) {
-                lineBuffer.append(chunk.data(), got);
-                std::size_t start = 0;
-                for (std::size_t nl = lineBuffer.find('\n'); nl != std::string::npos;
-                     nl = lineBuffer.find('\n', start)) {
-                    if (!reader.line(std::string_view(lineBuffer).substr(start, nl - start))) {
-                        f.dropped = true;
-                        break;
+            // Whatever the buffer holds goes to the parser first.
+            while (conn.buffer.size() > 0 && !parser.is_done()) {
+                parser.get().body().data = chunk.data();
+                parser.get().body().size = chunk.size();
+                boost::system::error_code pec;
+                const std::size_t used = parser.put(conn.buffer.data(), pec);
+                conn.buffer.consume(used);
+                if (pec == http::error::need_buffer) {
+                    pec = {};
+                }
+                const bool needMore = pec == http::error::need_more;
+                if (needMore) {
+                    pec = {};
+                }
+                if (parser.is_header_done() && f.phase == Phase::FirstByte) {
+                    f.phase = Phase::Body;
+                    x.status = static_cast<int>(parser.get().result_int());
+                    lines = reader.readsLines() && x.status >= 200 && x.status < 300;
+                }
+                const std::size_t got = chunk.size() - parser.get().body().size;
+                if (got > 0 && !x.firstBodyByte) {
+                    x.firstBodyByte = Clock::now();
+                }
+                bodyBytes += got;
+                if (pec == http::error::body_limit || pec == http::error::header_limit ||
+                    bodyBytes > settings.maxResponseBytes) {
+                    f.tooLarge = true;
+                    fail(http::error::body_limit);
+                    co_return;
+                }
+                if (lines) {
+                    lineBuffer.append(chunk.data(), got);
+                    std::size_t start = 0;
+                    for (std::size_t nl = lineBuffer.find('\n'); nl != std::string::npos;
+                         nl = lineBuffer.find('\n', start)) {
+                        if (!reader.line(std::string_view(lineBuffer).substr(start, nl - start))) {
+                            f.dropped = true; // the rest is not worth reading; judge what came
+                            f.phase = Phase::Done;
+                            co_return;
+                        }
+                        start = nl + 1;
                     }
-                    start = nl + 1;
+                    lineBuffer.erase(0, start);
+                } else {
+                    x.body.append(chunk.data(), got);
                 }
-                lineBuffer.erase(0, start);
-                if (f.dropped) {
-                    f.phase = Phase::Done; // the rest is not worth reading; judge what came
-                    co_return f;
+                if (pec) {
+                    fail(pec);
+                    co_return;
                 }
-            } else {
-                x.body.append(chunk.data(), got);
+                if (needMore || (used == 0 && got == 0)) {
+                    break; // needs more bytes than the buffer holds
+                }
             }
-            if (bec) {
-                f.ec = bec;
-                co_return f;
+            if (parser.is_done()) {
+                break;
+            }
+            const ReadLimit limit = readLimit(call, firstByteAt, received);
+            conn.stream.expires_at(limit.at);
+            auto [rec, n] =
+                co_await conn.stream.async_read_some(conn.buffer.prepare(16384), kUseTuple);
+            conn.buffer.commit(n);
+            if (n > 0) {
+                received += n;
+                f.receivedAny = true;
+                if (!firstByteAt) {
+                    firstByteAt = Clock::now();
+                }
+            }
+            if (rec == asio::error::eof && parser.need_eof()) {
+                // A body delimited only by the connection's end cannot be told
+                // from one cut short: framing that is not whole is not trusted.
+                boost::system::error_code eofEc;
+                parser.put_eof(eofEc);
+                f.closeDelimited = true;
+                f.phase = Phase::Done;
+                co_return;
+            }
+            if (rec) {
+                if (rec == beast::error::timeout && limit.kind == ReadLimit::Kind::Rate) {
+                    f.stalled = true;
+                    f.receivedBytes = received;
+                    f.receivingFor =
+                        std::chrono::duration_cast<milliseconds>(Clock::now() - *firstByteAt);
+                    ++stalls;
+                }
+                fail(rec);
+                co_return;
             }
         }
         if (lines && !lineBuffer.empty()) {
             f.dropped = !reader.line(lineBuffer);
         }
         f.phase = Phase::Done;
-        if (!f.dropped && parser.keep_alive() && !co_await stopRequested()) {
-            keepIdle(std::move(conn));
+        f.keepAlive = parser.keep_alive();
+        // Bytes beyond the response, already read or waiting in the socket:
+        // a server (or a proxy) that sends them is not telling where its
+        // answers end, so none of what it sent is trusted.
+        boost::system::error_code ec;
+        f.extraBytes = conn.buffer.size() + conn.stream.socket().available(ec);
+        if (f.extraBytes > 0) {
+            protocolViolation(fmt::format("{} bytes after a complete response", f.extraBytes));
         }
-        co_return f;
     }
 
     /// Describes a transport failure and how it may be retried.
     std::pair<AnalysisError, Retry> transportError(const Failure& f, const HttpCall& call) const {
         using K = AnalysisError::Kind;
         const std::string_view what = call.what;
+        if (f.extraBytes > 0) {
+            return {makeError(K::MalformedBody,
+                              fmt::format("{}: {} sent {} bytes beyond its response; an answer "
+                                          "whose end is not where its framing says is not trusted",
+                                          what, settings.url, f.extraBytes)),
+                    Retry::No};
+        }
+        if (f.closeDelimited) {
+            return {makeError(K::MalformedBody,
+                              fmt::format("{}: {} delimited its answer only by closing the "
+                                          "connection (no Content-Length, not chunked): it cannot "
+                                          "be told from an answer cut short, and is not trusted",
+                                          what, settings.url)),
+                    Retry::No};
+        }
+        if (f.stalled) {
+            return {makeError(K::Timeout,
+                              fmt::format("{}: answer from {} stalled: {} bytes in {} ms, below "
+                                          "llm.min_response_rate ({} bytes/s)",
+                                          what, settings.url, f.receivedBytes,
+                                          f.receivingFor.count(), settings.minResponseRate)),
+                    Retry::No};
+        }
         if (f.tooLarge) {
             return {makeError(K::MalformedBody,
                               fmt::format("{}: response from {} larger than {} bytes "
@@ -441,6 +608,12 @@ struct HttpTransport::Impl {
                                                     settings.firstByteTimeout.count())),
                         Retry::No};
             }
+            if (f.ec.category() == httpErrors()) {
+                return {
+                    makeError(K::MalformedBody, fmt::format("{}: malformed HTTP answer from {}: {}",
+                                                            what, settings.url, f.ec.message())),
+                    Retry::No};
+            }
             if (!f.receivedAny) {
                 // A pooled connection the server closed meanwhile (restart, idle close).
                 return {makeError(K::ConnectionFailed,
@@ -452,6 +625,12 @@ struct HttpTransport::Impl {
                                                             what, settings.url, f.ec.message())),
                     Retry::No};
         case Phase::Body:
+            if (f.ec.category() == httpErrors()) {
+                return {
+                    makeError(K::MalformedBody, fmt::format("{}: malformed HTTP answer from {}: {}",
+                                                            what, settings.url, f.ec.message())),
+                    Retry::No};
+            }
             if (timeout) {
                 return {
                     makeError(K::Timeout,
@@ -517,7 +696,7 @@ struct HttpTransport::Impl {
             slot.release();
             fresh = false;
             std::optional<std::pair<AnalysisError, Retry>> verdict;
-            if (f.ec) {
+            if (f.ec || f.extraBytes > 0 || f.closeDelimited) {
                 verdict = transportError(f, call);
             } else {
                 verdict = reader->judge(x);
@@ -622,6 +801,8 @@ ClientStats HttpTransport::stats() const {
     s.attempts = impl_->attempts;
     s.retries = impl_->retries;
     s.connectionsOpened = impl_->opened;
+    s.protocolErrors = impl_->protocolErrors;
+    s.stalledResponses = impl_->stalls;
     return s;
 }
 

@@ -81,6 +81,11 @@ struct ClientStats {
     std::uint64_t attempts = 0;
     std::uint64_t retries = 0;
     std::uint64_t connectionsOpened = 0;
+    /// Responses (or unsolicited bytes) that broke HTTP's framing; their
+    /// connections were closed and their bytes discarded.
+    std::uint64_t protocolErrors = 0;
+    /// Responses that arrived slower than llm.min_response_rate.
+    std::uint64_t stalledResponses = 0;
 };
 
 /// True when the server's error says the model takes one image per message

@@ -31,6 +31,10 @@ struct ServerSettings {
     Millis firstByteTimeout{0};  ///< 0: bounded by `timeout` only
     Millis idleTimeout{0};       ///< gap between streamed lines; 0: bounded by `timeout`
     std::size_t maxResponseBytes = 1 << 20;
+    /// A response slower than this (bytes per second, from its first byte,
+    /// after a second of grace) is stalled: a drip, or a body cut short with
+    /// the connection held open. 0: only the deadlines apply.
+    std::size_t minResponseRate = 64;
 
     friend bool operator==(const ServerSettings&, const ServerSettings&) = default;
 };
@@ -127,6 +131,8 @@ struct LlmSettings {
         k.duration("idle_timeout", s.server.idleTimeout, 0ms, 1h);
         k.integer("max_response_bytes", s.server.maxResponseBytes, std::size_t{1024},
                   std::size_t{64} << 20);
+        k.integer("min_response_rate", s.server.minResponseRate, std::size_t{0},
+                  std::size_t{1} << 30);
     }
 };
 

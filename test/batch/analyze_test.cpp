@@ -531,6 +531,46 @@ TEST_CASE("analyze: SIGINT stops cleanly with complete lines and exit 130", "[an
     CHECK(lines.size() - 1 < 10);
 }
 
+TEST_CASE("analyze: the first progress line names the real total", "[analyze][progress]") {
+    const Videos& v = videos();
+    TempDir dir("dmsd-analyze");
+    Emulator emulator({"--slots", "2", "--latency-ms", "20"});
+    const auto config = writeConfig(dir, emulator.url());
+    const auto output = dir / "out.jsonl";
+    // Plain lines every 5 s (the default): these videos are done sooner, so
+    // only the line printed at the start and the final one can appear.
+    const RunResult run = runAnalyze({"--config", config.string(), "--jobs", "2", "--progress",
+                                      "plain", "-o", output.string(), v.shortMp4, v.longAvi},
+                                     /*mergeStderr=*/true);
+    INFO(run.raw);
+    REQUIRE(run.exitCode == 0);
+    std::vector<std::string> lines;
+    std::istringstream in(run.raw);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("dmsd analyze: ", 0) == 0 && line.find(" sequences") != std::string::npos) {
+            lines.push_back(line);
+        }
+    }
+    REQUIRE(lines.size() >= 2);
+    CHECK(lines.front().find("(done)") == std::string::npos);
+    CHECK(lines.back().find("(done)") != std::string::npos);
+    // "D/~T sequences": T of the first line is the count the run really made.
+    auto figures = [](const std::string& line) {
+        const auto slash = line.find("/~");
+        const auto space = line.rfind(' ', slash);
+        return std::pair<std::uint64_t, std::uint64_t>(
+            std::stoull(line.substr(space + 1, slash - space - 1)),
+            std::stoull(line.substr(slash + 2)));
+    };
+    const auto [firstDone, firstTotal] = figures(lines.front());
+    const auto [lastDone, lastTotal] = figures(lines.back());
+    CHECK(lastDone == lastTotal);
+    CHECK(firstTotal == lastDone);
+    CHECK(firstDone < firstTotal);
+    // 3 s and 5 s at a 1 s interval.
+    CHECK(lastDone >= 7);
+}
+
 TEST_CASE("analyze: --realtime replays at the video's frame rate", "[analyze]") {
     const Videos& v = videos();
     TempDir dir("dmsd-analyze");

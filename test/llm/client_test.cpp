@@ -4,6 +4,10 @@
 // cancellation, the size cap, the in-flight limit and the Host header.
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -34,9 +38,11 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 struct Reply {
-    std::vector<std::string> pieces; ///< written one after the other
-    bool close = false;              ///< close the connection after the reply
-    bool hang = false;               ///< never answer; wait for the client to go
+    std::vector<std::string> pieces;    ///< written one after the other
+    bool close = false;                 ///< close the connection after the reply
+    bool hang = false;                  ///< never answer; wait for the client to go
+    std::chrono::milliseconds pause{0}; ///< between pieces (a drip)
+    bool holdOpen = false; ///< after the pieces, say nothing more and wait for the client to go
 };
 
 /// A loopback HTTP/1.1 server answering each request with a scripted reply.
@@ -59,6 +65,15 @@ public:
         }
     }
     unsigned short port() const { return acceptor_.local_endpoint().port(); }
+
+    /// Writes \a bytes to every open connection, now (unsolicited by any request).
+    asio::awaitable<void> writeToAll(std::string bytes) {
+        for (auto& weak : sockets_) {
+            if (auto socket = weak.lock(); socket && socket->is_open()) {
+                co_await asio::async_write(*socket, asio::buffer(bytes), kTuple);
+            }
+        }
+    }
     std::string url() const { return fmt::format("http://127.0.0.1:{}", port()); }
 
     std::vector<std::string> requests;
@@ -123,12 +138,27 @@ private:
                 co_return;
             }
             for (const std::string& piece : reply.pieces) {
+                if (reply.pause.count() > 0) {
+                    asio::steady_timer pause(io_, reply.pause);
+                    co_await pause.async_wait(kTuple);
+                }
                 auto [wec, w] = co_await asio::async_write(*s, asio::buffer(piece), kTuple);
                 (void)w;
                 if (wec) {
                     --concurrent;
+                    ++peerClosed;
                     co_return;
                 }
+            }
+            if (reply.holdOpen) {
+                std::array<char, 16> sink{};
+                auto [hec, got] = co_await s->async_read_some(asio::buffer(sink), kTuple);
+                (void)got;
+                --concurrent;
+                if (hec) {
+                    ++peerClosed;
+                }
+                co_return;
             }
             --concurrent;
             if (reply.close) {
@@ -587,4 +617,229 @@ TEST_CASE("a client on a bad llm.url fails its requests naming the key, never th
         CHECK_FALSE(health.usable());
         CHECK_THAT(health.problem, Catch::Contains("llm.url"));
     }
+}
+
+// --- HTTP framing: a server that lies about where its answers end ----------
+
+TEST_CASE("bytes beyond a response's framing: not trusted, connection closed, counted",
+          "[client][framing]") {
+    asio::io_context io;
+    // The first answer carries a second, SLEEPY one behind it (a request
+    // smuggled the other way): read as the next answer, it would be a false alert.
+    const std::string awake = jsonResponse(200, doneLine(R"({"state":"AWAKE"})"));
+    const std::string smuggled = jsonResponse(200, doneLine(R"({"state":"SLEEPY"})"));
+    RawServer server(io, [&](const std::string&, int index) {
+        if (index == 0) {
+            return Reply{{awake + smuggled}};
+        }
+        return Reply{{jsonResponse(200, doneLine(R"({"state":"NEUTRAL"})"))}};
+    });
+    auto client = OllamaClient::create(io.get_executor(), settingsFor(server));
+    ChatRequest q = question();
+    q.stream = false;
+    const ChatOutcome first = runAwait(io, client->chat(q));
+    REQUIRE_FALSE(first.ok());
+    CHECK(first.error->kind == AnalysisError::Kind::MalformedBody);
+    CHECK_THAT(first.error->message, Catch::Contains("beyond its response"));
+    CHECK(first.attempts == 1); // never retried: the server is not telling where answers end
+    CHECK(client->stats().protocolErrors == 1);
+    const ChatOutcome second = runAwait(io, client->chat(q));
+    REQUIRE(second.ok());
+    CHECK(second.result->content == R"({"state":"NEUTRAL"})");
+    CHECK(server.connections == 2);
+    CHECK(server.requests.size() == 2);
+}
+
+TEST_CASE("bytes on an idle connection are never read as the next answer", "[client][framing]") {
+    asio::io_context io;
+    RawServer server(io, [](const std::string&, int index) {
+        return Reply{{jsonResponse(
+            200, doneLine(index == 0 ? R"({"state":"AWAKE"})" : R"({"state":"NEUTRAL"})"))}};
+    });
+    auto client = OllamaClient::create(io.get_executor(), settingsFor(server));
+    ChatRequest q = question();
+    q.stream = false;
+    REQUIRE(runAwait(io, client->chat(q)).ok());
+    REQUIRE(client->stats().idleConnections == 1);
+    // While the connection waits in the pool, the server sends an answer nobody asked for.
+    runAwait(io, [&]() -> asio::awaitable<bool> {
+        co_await server.writeToAll(jsonResponse(200, doneLine(R"({"state":"SLEEPY"})")));
+        co_return true;
+    }());
+    const ChatOutcome next = runAwait(io, client->chat(q));
+    REQUIRE(next.ok());
+    CHECK(next.result->content == R"({"state":"NEUTRAL"})");
+    CHECK(client->stats().protocolErrors == 1);
+    CHECK(server.connections == 2);
+}
+
+TEST_CASE("a body cut short with the connection held open is a stall, not a 20 s wait",
+          "[client][framing]") {
+    asio::io_context io;
+    RawServer server(io, [](const std::string&, int) {
+        Reply r;
+        r.pieces = {"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 4000\r\n\r\n{\"model\":\"m\","};
+        r.holdOpen = true;
+        return r;
+    });
+    LlmSettings s = settingsFor(server);
+    s.server.timeout = std::chrono::seconds(60);
+    auto client = OllamaClient::create(io.get_executor(), s);
+    ChatRequest q = question();
+    q.stream = false;
+    const ChatOutcome out = runAwait(io, client->chat(q));
+    REQUIRE_FALSE(out.ok());
+    CHECK(out.error->kind == AnalysisError::Kind::Timeout);
+    CHECK_THAT(out.error->message,
+               Catch::Contains("stalled") && Catch::Contains("llm.min_response_rate"));
+    CHECK(client->stats().stalledResponses == 1);
+    runUntil(io, [&] { return server.peerClosed == 1; });
+    CHECK(server.peerClosed == 1);
+}
+
+TEST_CASE("a drip slower than llm.min_response_rate is a stall", "[client][framing]") {
+    asio::io_context io;
+    RawServer server(io, [](const std::string&, int) {
+        Reply r;
+        r.pieces = bytewise(jsonResponse(200, doneLine(R"({"state":"AWAKE"})")));
+        r.pause = std::chrono::milliseconds(100); // 10 bytes/s
+        return r;
+    });
+    LlmSettings s = settingsFor(server);
+    s.server.timeout = std::chrono::seconds(60);
+    s.server.minResponseRate = 64;
+    auto client = OllamaClient::create(io.get_executor(), s);
+    ChatRequest q = question();
+    q.stream = false;
+    const ChatOutcome out = runAwait(io, client->chat(q));
+    REQUIRE_FALSE(out.ok());
+    CHECK(out.error->kind == AnalysisError::Kind::Timeout);
+    CHECK_THAT(out.error->message, Catch::Contains("stalled"));
+    CHECK(client->stats().stalledResponses == 1);
+}
+
+TEST_CASE("framing the client cannot check is not trusted: close-delimited, 101, bad chunks",
+          "[client][framing]") {
+    asio::io_context io;
+    const std::string body = doneLine(R"({"state":"AWAKE"})");
+    RawServer server(io, [&](const std::string&, int index) {
+        switch (index) {
+        case 0: // HTTP/1.0: the body ends where the connection does
+            return Reply{{"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body},
+                         true};
+        case 1:
+            return Reply{{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\n\r\n"}};
+        case 2:
+            return Reply{{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n" + body +
+                          "\r\n0\r\n\r\n"}};
+        default:
+            return Reply{{jsonResponse(200, body)}};
+        }
+    });
+    auto client = OllamaClient::create(io.get_executor(), settingsFor(server));
+    ChatRequest q = question();
+    q.stream = false;
+    const ChatOutcome closeDelimited = runAwait(io, client->chat(q));
+    REQUIRE_FALSE(closeDelimited.ok());
+    CHECK(closeDelimited.error->kind == AnalysisError::Kind::MalformedBody);
+    CHECK_THAT(closeDelimited.error->message, Catch::Contains("closing the connection"));
+    const ChatOutcome upgrade = runAwait(io, client->chat(q));
+    REQUIRE_FALSE(upgrade.ok());
+    CHECK(upgrade.error->kind == AnalysisError::Kind::HttpStatus);
+    CHECK(upgrade.error->httpStatus == 101);
+    const ChatOutcome badChunk = runAwait(io, client->chat(q));
+    REQUIRE_FALSE(badChunk.ok());
+    CHECK(badChunk.error->kind == AnalysisError::Kind::MalformedBody);
+    const ChatOutcome fine = runAwait(io, client->chat(q));
+    REQUIRE(fine.ok());
+    // None of the three connections was reused.
+    CHECK(server.connections == 4);
+}
+
+namespace {
+
+/// Collects what is written to stderr (where the log goes in tests) while alive.
+class StderrCapture {
+public:
+    StderrCapture() {
+        std::fflush(stderr);
+        saved_ = ::dup(STDERR_FILENO);
+        file_ = std::tmpfile();
+        ::dup2(::fileno(file_), STDERR_FILENO);
+    }
+    ~StderrCapture() {
+        restore();
+        std::fclose(file_);
+    }
+    StderrCapture(const StderrCapture&) = delete;
+    StderrCapture& operator=(const StderrCapture&) = delete;
+
+    /// Stops capturing and returns what was written.
+    std::string text() {
+        restore();
+        std::string out;
+        std::rewind(file_);
+        std::array<char, 4096> buf{};
+        while (const std::size_t n = std::fread(buf.data(), 1, buf.size(), file_)) {
+            out.append(buf.data(), n);
+        }
+        return out;
+    }
+
+private:
+    void restore() {
+        if (saved_ >= 0) {
+            std::fflush(stderr);
+            ::dup2(saved_, STDERR_FILENO);
+            ::close(saved_);
+            saved_ = -1;
+        }
+    }
+    int saved_ = -1;
+    std::FILE* file_ = nullptr;
+};
+
+std::size_t occurrences(const std::string& text, std::string_view what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("a burst of framing violations is logged once and counted in full", "[client][framing]") {
+    asio::io_context io;
+    const std::string awake = jsonResponse(200, doneLine(R"({"state":"AWAKE"})"));
+    RawServer server(io, [&](const std::string&, int) { return Reply{{awake + awake}}; });
+    auto client = OllamaClient::create(io.get_executor(), settingsFor(server));
+    ChatRequest q = question();
+    q.stream = false;
+    StderrCapture log;
+    for (int i = 0; i < 3; ++i) {
+        const ChatOutcome out = runAwait(io, client->chat(q));
+        CHECK_FALSE(out.ok());
+    }
+    const std::string text = log.text();
+    CHECK(client->stats().protocolErrors == 3);
+    CHECK(occurrences(text, "broke HTTP framing") == 1);
+    CHECK(server.connections == 3);
+}
+
+TEST_CASE("a response that says Connection: close is not pooled", "[client][framing]") {
+    asio::io_context io;
+    RawServer server(io, [](const std::string&, int) {
+        return Reply{{jsonResponse(200, doneLine(R"({"state":"AWAKE"})"), true)}};
+    });
+    auto client = OllamaClient::create(io.get_executor(), settingsFor(server));
+    ChatRequest q = question();
+    q.stream = false;
+    REQUIRE(runAwait(io, client->chat(q)).ok());
+    CHECK(client->stats().idleConnections == 0);
+    REQUIRE(runAwait(io, client->chat(q)).ok());
+    CHECK(client->stats().retries == 0); // a fresh connection, not a stale pooled one
+    CHECK(server.connections == 2);
 }
