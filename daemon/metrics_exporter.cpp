@@ -96,6 +96,12 @@ std::string metricsText(const StatusSnapshot& s, const Histogram& sequenceLatenc
                 number(s.llm.requests));
     out.counter("dmsd_model_request_errors_total",
                 "Requests that failed or gave an unusable answer", number(s.llm.requestErrors));
+    out.counter("dmsd_model_protocol_errors_total",
+                "Model server responses that broke HTTP's framing (not trusted)",
+                number(s.llm.client.protocolErrors));
+    out.counter("dmsd_model_stalled_responses_total",
+                "Model server responses slower than llm.min_response_rate",
+                number(s.llm.client.stalledResponses));
     out.family("dmsd_model_cache_total", "counter", "Answer cache lookups by result");
     out.sample("dmsd_model_cache_total", {{"result", "hit"}}, number(s.llm.cacheHits));
     out.sample("dmsd_model_cache_total", {{"result", "miss"}}, number(s.llm.cacheMisses));
