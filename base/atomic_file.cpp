@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/unique_fd.h"
@@ -13,12 +14,15 @@ namespace {
 std::error_code errnoCode() {
     return {errno, std::generic_category()};
 }
-} // namespace
 
-std::error_code writeFileSynced(const std::filesystem::path& path, const void* data,
-                                std::size_t size, mode_t mode) {
+// Creates \a path (it must not exist) and writes \a size bytes; fsyncs when \a sync.
+std::error_code writeFile(const std::filesystem::path& path, const void* data, std::size_t size,
+                          mode_t mode, bool sync, bool exactMode = false) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (!fd) {
+        return errnoCode();
+    }
+    if (exactMode && ::fchmod(fd.get(), mode) != 0) {
         return errnoCode();
     }
     const auto* bytes = static_cast<const unsigned char*>(data);
@@ -33,10 +37,17 @@ std::error_code writeFileSynced(const std::filesystem::path& path, const void* d
         bytes += n;
         size -= static_cast<std::size_t>(n);
     }
-    if (::fsync(fd.get()) != 0) {
+    if (sync && ::fsync(fd.get()) != 0) {
         return errnoCode();
     }
     return {};
+}
+
+} // namespace
+
+std::error_code writeFileSynced(const std::filesystem::path& path, const void* data,
+                                std::size_t size, mode_t mode) {
+    return writeFile(path, data, size, mode, true);
 }
 
 std::error_code syncDirectory(const std::filesystem::path& path) {
@@ -52,10 +63,17 @@ std::error_code syncDirectory(const std::filesystem::path& path) {
 
 std::error_code writeFileAtomically(const std::filesystem::path& path, std::string_view text,
                                     mode_t mode) {
+    return writeFileAtomically(path, text, AtomicWrite{mode, Durability::Synced, false});
+}
+
+std::error_code writeFileAtomically(const std::filesystem::path& path, std::string_view text,
+                                    const AtomicWrite& how) {
     const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
     const std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp");
     ::unlink(tmp.c_str()); // a leftover of a crash in the middle of an earlier write
-    if (std::error_code ec = writeFileSynced(tmp, text.data(), text.size(), mode)) {
+    const bool synced = how.durability == Durability::Synced;
+    if (std::error_code ec =
+            writeFile(tmp, text.data(), text.size(), how.mode, synced, how.exactMode)) {
         ::unlink(tmp.c_str());
         return ec;
     }
@@ -64,7 +82,7 @@ std::error_code writeFileAtomically(const std::filesystem::path& path, std::stri
         ::unlink(tmp.c_str());
         return ec;
     }
-    return syncDirectory(dir);
+    return synced ? syncDirectory(dir) : std::error_code{};
 }
 
 } // namespace dmsd

@@ -1,5 +1,7 @@
 #include "base/json.h"
 
+#include <array>
+#include <charconv>
 #include <cmath>
 #include <iterator>
 
@@ -19,7 +21,12 @@ void appendJsonNumber(std::string& out, double value) {
         fmt::format_to(std::back_inserter(out), "{:.1f}", value);
         return;
     }
-    fmt::format_to(std::back_inserter(out), "{}", value);
+    // Shortest text that reads back as the same double, in fixed notation:
+    // fmt's "{}" would write 1e-05 for 0.00001.
+    std::array<char, 400> buffer{};
+    const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value,
+                                      std::chars_format::fixed);
+    out.append(buffer.data(), result.ptr);
 }
 
 void appendJsonString(std::string& out, std::string_view text) {

@@ -10,6 +10,9 @@
 #include <unistd.h>
 #include <vector>
 
+// sd_journal_sendv() is a macro adding CODE_FILE/CODE_LINE of *this* file;
+// entries carry their caller's position instead (journalFields).
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 namespace dmsd::log {
@@ -17,6 +20,7 @@ namespace {
 
 std::atomic<Backend> gBackend{Backend::Auto};
 std::atomic<int> gMaxPriority{static_cast<int>(Priority::Info)};
+std::atomic<bool> gStderrLocation{false};
 std::mutex gStderrMutex;
 
 // systemd sets JOURNAL_STREAM=<dev>:<ino> for the service's stderr; only when our
@@ -57,7 +61,64 @@ const char* priorityLabel(Priority priority) {
     return "";
 }
 
+bool needsQuotes(std::string_view value) {
+    if (value.empty()) {
+        return true;
+    }
+    for (char c : value) {
+        if (c == ' ' || c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
+            c == 0x7f) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void appendField(std::string& line, std::string_view name, std::string_view value) {
+    line.push_back(' ');
+    line.append(name);
+    line.push_back('=');
+    if (!needsQuotes(value)) {
+        line.append(value);
+        return;
+    }
+    line.push_back('"');
+    for (char c : value) {
+        switch (c) {
+        case '"':
+            line.append("\\\"");
+            break;
+        case '\\':
+            line.append("\\\\");
+            break;
+        case '\n':
+            line.append("\\n");
+            break;
+        case '\t':
+            line.append("\\t");
+            break;
+        default:
+            line.push_back(c);
+        }
+    }
+    line.push_back('"');
+}
+
 } // namespace
+
+std::string_view codeFunction(std::string_view function) {
+    // g++ gives the whole signature ("void dmsd::Daemon::shutdown(const string&)");
+    // the journal's CODE_FUNC is the name, as __func__ would give it, qualified.
+    const std::size_t paren = function.find('(');
+    if (paren != std::string_view::npos && paren > 0) {
+        function = function.substr(0, paren);
+    }
+    const std::size_t space = function.rfind(' ');
+    if (space != std::string_view::npos) {
+        function = function.substr(space + 1);
+    }
+    return function;
+}
 
 void configure(Backend backend, Priority maxPriority) {
     if (backend == Backend::Auto) {
@@ -65,6 +126,22 @@ void configure(Backend backend, Priority maxPriority) {
     }
     gBackend = backend;
     gMaxPriority = static_cast<int>(maxPriority);
+}
+
+void setLevel(Priority maxPriority) {
+    gMaxPriority = static_cast<int>(maxPriority);
+}
+
+Priority level() {
+    return static_cast<Priority>(gMaxPriority.load());
+}
+
+bool enabled(Priority priority) {
+    return static_cast<int>(priority) <= gMaxPriority.load();
+}
+
+void setStderrLocation(bool on) {
+    gStderrLocation = on;
 }
 
 bool toJournal() {
@@ -76,28 +153,75 @@ bool toJournal() {
     return backend == Backend::Journal;
 }
 
-void write(Priority priority, std::string_view message, std::string_view messageId,
-           std::initializer_list<Field> fields) {
-    write(priority, message, messageId, std::span<const Field>(fields.begin(), fields.size()));
+std::string_view sourcePath(std::string_view file) {
+    if (file.empty() || file.front() == '/') {
+        return {};
+    }
+    return file;
+}
+
+std::vector<std::string> journalFields(Priority priority, std::string_view message,
+                                       std::string_view messageId, std::span<const Field> fields,
+                                       const SourceLocation& where) {
+    std::vector<std::string> lines;
+    lines.reserve(fields.size() + 7);
+    lines.push_back("MESSAGE=" + std::string(message));
+    lines.push_back("PRIORITY=" + std::to_string(static_cast<int>(priority)));
+    lines.push_back("SYSLOG_IDENTIFIER=dmsd");
+    if (!messageId.empty()) {
+        lines.push_back("MESSAGE_ID=" + std::string(messageId));
+    }
+    if (const std::string_view file = sourcePath(where.file_name()); !file.empty()) {
+        lines.push_back("CODE_FILE=" + std::string(file));
+        lines.push_back("CODE_LINE=" + std::to_string(where.line()));
+    }
+    if (const std::string_view function = codeFunction(where.function_name()); !function.empty()) {
+        lines.push_back("CODE_FUNC=" + std::string(function));
+    }
+    for (const Field& field : fields) {
+        lines.push_back(std::string(field.name) + "=" + field.value);
+    }
+    return lines;
+}
+
+std::string stderrLine(Priority priority, std::string_view message, std::string_view messageId,
+                       std::span<const Field> fields, const SourceLocation& where,
+                       bool withLocation) {
+    std::string line = priorityLabel(priority);
+    line.append(message);
+    if (!messageId.empty()) {
+        appendField(line, "MESSAGE_ID", messageId);
+    }
+    for (const Field& field : fields) {
+        appendField(line, field.name, field.value);
+    }
+    if (withLocation) {
+        appendField(line, "PRIORITY", std::to_string(static_cast<int>(priority)));
+        if (const std::string_view file = sourcePath(where.file_name()); !file.empty()) {
+            appendField(line, "CODE_FILE", file);
+            appendField(line, "CODE_LINE", std::to_string(where.line()));
+        }
+        if (const std::string_view function = codeFunction(where.function_name());
+            !function.empty()) {
+            appendField(line, "CODE_FUNC", function);
+        }
+    }
+    return line;
 }
 
 void write(Priority priority, std::string_view message, std::string_view messageId,
-           std::span<const Field> fields) {
-    if (static_cast<int>(priority) > gMaxPriority.load()) {
+           std::initializer_list<Field> fields, SourceLocation where) {
+    write(priority, message, messageId, std::span<const Field>(fields.begin(), fields.size()),
+          where);
+}
+
+void write(Priority priority, std::string_view message, std::string_view messageId,
+           std::span<const Field> fields, SourceLocation where) {
+    if (!enabled(priority)) {
         return;
     }
     if (toJournal()) {
-        std::vector<std::string> lines;
-        lines.reserve(fields.size() + 4);
-        lines.push_back("MESSAGE=" + std::string(message));
-        lines.push_back("PRIORITY=" + std::to_string(static_cast<int>(priority)));
-        lines.push_back("SYSLOG_IDENTIFIER=dmsd");
-        if (!messageId.empty()) {
-            lines.push_back("MESSAGE_ID=" + std::string(messageId));
-        }
-        for (const Field& field : fields) {
-            lines.push_back(std::string(field.name) + "=" + field.value);
-        }
+        std::vector<std::string> lines = journalFields(priority, message, messageId, fields, where);
         std::vector<iovec> iov;
         iov.reserve(lines.size());
         for (std::string& line : lines) {
@@ -108,11 +232,8 @@ void write(Priority priority, std::string_view message, std::string_view message
         }
         // Journal unavailable: fall through to stderr so nothing is lost.
     }
-    std::string line = priorityLabel(priority);
-    line.append(message);
-    for (const Field& field : fields) {
-        line += fmt::format(" {}={}", field.name, field.value);
-    }
+    std::string line =
+        stderrLine(priority, message, messageId, fields, where, gStderrLocation.load());
     line.push_back('\n');
     std::lock_guard lock(gStderrMutex);
     std::fwrite(line.data(), 1, line.size(), stderr);

@@ -27,23 +27,27 @@ int runDaemon(Args args) {
                        "configuration file (default /etc/dmsd/dmsd.yaml)")(
         "state-dir", po::value(&stateDir),
         "where the last known good configuration is kept (default $STATE_DIRECTORY or "
-        "/var/lib/dmsd)")("help,h", "this help");
+        "/var/lib/dmsd)")("verbose,v",
+                          "log at debug priority, over log.level, with the code position of "
+                          "each entry on stderr")("help,h", "this help");
     po::variables_map vm;
     try {
         std::vector<std::string> argv(args.begin(), args.end());
         po::store(po::command_line_parser(argv).options(desc).run(), vm);
         po::notify(vm);
     } catch (const std::exception& e) {
-        fmt::print(stderr, "dmsd run: {}\nusage: dmsd run [--config PATH] [--state-dir DIR]\n",
+        fmt::print(stderr,
+                   "dmsd run: {}\nusage: dmsd run [--config PATH] [--state-dir DIR] [--verbose]\n",
                    e.what());
         return kExitUsage;
     }
     if (vm.count("help")) {
-        fmt::print("usage: dmsd run [--config PATH] [--state-dir DIR]\n");
+        fmt::print("usage: dmsd run [--config PATH] [--state-dir DIR] [--verbose]\n");
         return kExitOk;
     }
     options.configPath = configPath;
     options.stateDir = stateDir;
+    options.verbose = vm.count("verbose") > 0;
     return runService(options);
 }
 

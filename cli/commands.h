@@ -22,5 +22,6 @@ int runAnalyze(Args args);     ///< dmsd analyze
 int runCheckConfig(Args args); ///< dmsd check-config
 int runReport(Args args);      ///< dmsd report (alert intervals from analyze's output)
 int runSample(Args args);      ///< dmsd sample (capture + sampling only; prints sequences)
+int runStatus(Args args);      ///< dmsd status (GetStatus of the running daemon over D-Bus)
 
 } // namespace dmsd::cli

@@ -11,12 +11,13 @@
 namespace {
 
 void printUsage(std::FILE* out) {
-    fmt::print(out, "usage: dmsd run     [--config PATH]\n"
+    fmt::print(out, "usage: dmsd run     [--config PATH] [--verbose]\n"
                     "       dmsd analyze [--config PATH] [--jobs N] [--output FILE] [--shard I/N]\n"
                     "                    [--realtime] [--quiet] VIDEO...\n"
                     "       dmsd report  [--html FILE] [--csv FILE] [--quiet] IN.jsonl...\n"
                     "       dmsd check-config PATH...\n"
                     "       dmsd sample  [--config PATH] [--source SOURCE] [--frames N]\n"
+                    "       dmsd status  [--json] [--address BUS]\n"
                     "       dmsd version\n");
 }
 
@@ -45,6 +46,9 @@ int main(int argc, char** argv) {
     }
     if (command == "sample") {
         return runSample(args);
+    }
+    if (command == "status") {
+        return runStatus(args);
     }
     if (command == "version" || command == "--version") {
         fmt::print("dmsd {}\n", dmsd::kVersion);

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "alerts/settings.h"
+#include "base/log.h"
+#include "base/prometheus.h"
 #include "llm/settings.h"
 #include "notify/settings.h"
 #include "pipeline/settings.h"
@@ -29,6 +31,8 @@ struct Config {
     AnalysesSettings analyses;
     AlertsSettings alerts;
     NotifySettings notify;
+    log::LogSettings logging; ///< `log:` (base/log.h)
+    MetricsSettings metrics;  ///< `metrics:` (base/prometheus.h)
 
     friend bool operator==(const Config&, const Config&) = default;
 
@@ -42,6 +46,8 @@ struct Config {
         k.section("analyses", s.analyses);
         k.section("alerts", s.alerts);
         k.section("notify", s.notify);
+        k.section("log", s.logging);
+        k.section("metrics", s.metrics);
         k.crossCheck(
             {"sampling.frames_per_sequence", "sampling.interval", "capture.fps"},
             [&s] { return framesFitProblem(s.capture, s.sampling); }, "");
@@ -49,9 +55,22 @@ struct Config {
 };
 
 /// Parts of the configuration that can be restarted independently on reload.
-enum class ConfigPart { Capture, Sampling, Encode, Llm, Analyses, Alerts, Dbus, Can, Snapshots };
+enum class ConfigPart {
+    Capture,
+    Sampling,
+    Encode,
+    Llm,
+    Analyses,
+    Alerts,
+    Dbus,
+    Can,
+    Snapshots,
+    Log,
+    Metrics
+};
 
-/// Name of a part as in the YAML: "capture", ..., "notify.dbus", "notify.can", "notify.snapshots".
+/// Name of a part as in the YAML: "capture", ..., "notify.dbus", "notify.can", "notify.snapshots",
+/// "log", "metrics".
 std::string_view configPartName(ConfigPart part);
 
 /// The parts whose settings differ between \a a and \a b, in enum order.

@@ -29,6 +29,13 @@ bool contains(const std::vector<ConfigPart>& parts, ConfigPart part) {
 /// Recent results kept for snapshots of the deciding sequence.
 constexpr std::size_t kRecentResults = 8;
 
+/// Capture's messages name the setting ("capture.source 'X': end of stream");
+/// journal entries name the camera in DMS_CAMERA, so the reason goes without.
+std::string cameraReason(const std::string& source, const std::string& message) {
+    const std::string prefix = fmt::format("capture.source '{}': ", source);
+    return message.starts_with(prefix) ? message.substr(prefix.size()) : message;
+}
+
 } // namespace
 
 Daemon::Daemon(Config config, DaemonOptions options, DaemonSeams seams)
@@ -40,7 +47,8 @@ Daemon::Daemon(Config config, DaemonOptions options, DaemonSeams seams)
       modelHealth_(
           io_.get_executor(), options_.healthRetry,
           [this](const ModelCheck& check) { setModelHealth(check.usable(), check.problem); }),
-      engine_(ota_.running().alerts), signals_(io_), tickTimer_(io_), watchdogTimer_(io_) {
+      engine_(ota_.running().alerts), metrics_(io_, [this] { return metricsText(); }),
+      signals_(io_), tickTimer_(io_), watchdogTimer_(io_) {
     loopWorker_ = watchdog_.addWorker("event loop", 5s);
     samplerWorker_ = watchdog_.addWorker("sampler", 5s);
     captureWorker_ = watchdog_.addWorker("capture", 20s);
@@ -74,8 +82,8 @@ int Daemon::run() {
 }
 
 void Daemon::start() {
-    log::notice("dmsd {} starting: {}", kVersion, summary(config()));
-    journal_.daemonStarted(kVersion, config().version);
+    journal_.daemonStarted(kVersion, config().version, config().capture.source,
+                           config().llm.model.name, config().llm.server.url);
     notifier_.status(fmt::format("starting: configuration {}", config().version));
     ota_.start();
 
@@ -102,6 +110,7 @@ void Daemon::start() {
     armWatchdog();
     publishProperties();
     updateState();
+    metrics_.start(config().metrics);
 }
 
 void Daemon::waitSignals() {
@@ -126,7 +135,6 @@ void Daemon::shutdown(const std::string& reason) {
         return;
     }
     stopping_ = true;
-    log::notice("stopping ({})", reason);
     health_.state = ServiceState::Stopping;
     notifier_.stopping(fmt::format("stopping ({})", reason));
     journal_.daemonStopping(reason);
@@ -156,6 +164,9 @@ void Daemon::shutdown(const std::string& reason) {
         dbus_->stop();
     }
     journal_.flushSuppressed();
+    // The file's last word is the state "stopping", not a stale "running".
+    metrics_.writeNow();
+    metrics_.stop();
     io_.stop();
 }
 
@@ -171,6 +182,7 @@ std::string Daemon::reload(const std::string& trigger) {
 void Daemon::startCapture() {
     CaptureOptions options;
     options.mode = CaptureMode::Live;
+    options.logEvents = false; // onCaptureEvent writes one entry per event
     const std::uint64_t generation = ++captureGeneration_;
     options.onEvent = [this, generation](const CaptureEvent& event) {
         boost::asio::post(io_, [this, generation, event] {
@@ -186,7 +198,8 @@ void Daemon::startCapture() {
         // cannot get better by retrying, but the daemon keeps reporting the fault.
         health_.cameraProblem = error->message;
         health_.camera = capture_->state();
-        journal_.cameraFault(config().capture.source, error->message);
+        journal_.cameraFault(config().capture.source,
+                             cameraReason(config().capture.source, error->message));
         cameraLostAt_ = Clock::now();
         dispatch(engine_.observeCamera(engineNow(), false));
     }
@@ -266,7 +279,13 @@ void Daemon::onCaptureEvent(const CaptureEvent& event) {
         break;
     }
     case CaptureEvent::Kind::Warning:
-        log::warning("camera {}: {}", source, event.message);
+        log::write(
+            log::Priority::Warning,
+            fmt::format("Camera warning on {}: {}", source, cameraReason(source, event.message)),
+            {},
+            {{"DMS_EVENT", "camera_warning"},
+             {"DMS_CAMERA", source},
+             {"DMS_DETAIL", event.detail}});
         break;
     case CaptureEvent::Kind::Error:
     case CaptureEvent::Kind::EndOfStream:
@@ -275,10 +294,14 @@ void Daemon::onCaptureEvent(const CaptureEvent& event) {
         if (!cameraLostAt_) {
             cameraLostAt_ = Clock::now();
         }
-        journal_.cameraFault(source, event.message);
+        journal_.cameraFault(source, cameraReason(source, event.message));
         break;
     case CaptureEvent::Kind::Restarting:
-        log::info("camera {}: restarting (attempt {})", source, event.restarts);
+        log::write(log::Priority::Info,
+                   fmt::format("Camera {} restarting (attempt {})", source, event.restarts), {},
+                   {{"DMS_EVENT", "camera_restarting"},
+                    {"DMS_CAMERA", source},
+                    {"DMS_RESTARTS", std::to_string(event.restarts)}});
         break;
     }
     dispatch(engine_.observeCamera(engineNow(), ok));
@@ -333,6 +356,7 @@ void Daemon::onResult(SequenceResult result) {
     }
     ++sequences_.analysed;
     lastAnalysisUs_ = realtimeNowUs();
+    sequenceLatency_.observe(std::chrono::duration<double>(result.metrics.latency).count());
     auto shared = std::make_shared<const SequenceResult>(std::move(result));
     recent_.push_back(shared);
     while (recent_.size() > kRecentResults) {
@@ -444,15 +468,6 @@ void Daemon::startNotifiers(bool dbus, bool can, bool snapshots) {
         callbacks.reload = [this] {
             return reload("D-Bus Reload");
         };
-        callbacks.availabilityChanged = [this](bool available, const std::string& reason) {
-            if (available) {
-                log::notice("D-Bus: {} available on the {} bus", kDbusServiceName,
-                            config().notify.dbus.bus);
-            } else {
-                log::warning("D-Bus unavailable ({}): alerts still go to CAN and the journal",
-                             reason);
-            }
-        };
         dbus_ = std::make_unique<DbusService>(io_, config().notify.dbus, callbacks);
         publishProperties();
         dbus_->start();
@@ -519,6 +534,14 @@ std::string Daemon::statusLine() const {
 }
 
 std::string Daemon::statusJson() const {
+    return StatusReporter::json(statusSnapshot());
+}
+
+std::string Daemon::metricsText() const {
+    return dmsd::metricsText(statusSnapshot(), sequenceLatency_, dispatcher_.alertPathHistogram());
+}
+
+StatusSnapshot Daemon::statusSnapshot() const {
     StatusSnapshot s;
     s.config = &config();
     s.health = health_;
@@ -541,7 +564,10 @@ std::string Daemon::statusJson() const {
     if (snapshots_) {
         s.snapshots = snapshots_->stats();
     }
-    return StatusReporter::json(s);
+    if (metrics_.enabled()) {
+        s.metrics = metrics_.stats();
+    }
+    return s;
 }
 
 // ---------------------------------------------------------------- timers
@@ -660,6 +686,12 @@ void Daemon::apply(const Config& /*next*/, const std::vector<ConfigPart>& parts)
     if (contains(parts, ConfigPart::Dbus)) {
         publishProperties();
     }
+    if (contains(parts, ConfigPart::Log) && !options_.verbose) {
+        log::setLevel(config().logging.level);
+    }
+    if (contains(parts, ConfigPart::Metrics)) {
+        metrics_.start(config().metrics);
+    }
 }
 
 void Daemon::reloading(const std::string& status) {
@@ -685,10 +717,15 @@ void Daemon::configStateChanged() {
 // ---------------------------------------------------------------- process
 
 int runService(const DaemonOptions& options, DaemonSeams seams) {
-    log::configure(log::Backend::Auto);
+    log::configure(log::Backend::Auto,
+                   options.verbose ? log::Priority::Debug : log::Priority::Info);
+    log::setStderrLocation(options.verbose);
     std::optional<Config> config = loadConfigOrReport(options.configPath, "run");
     if (!config) {
         return 2;
+    }
+    if (!options.verbose) {
+        log::setLevel(config->logging.level);
     }
     gst_init(nullptr, nullptr);
     try {

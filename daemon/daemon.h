@@ -39,6 +39,7 @@
 #include "alerts/alert_engine.h"
 #include "config/config.h"
 #include "config/watcher.h"
+#include "daemon/metrics_exporter.h"
 #include "daemon/ota_supervisor.h"
 #include "daemon/status_reporter.h"
 #include "daemon/systemd_notify.h"
@@ -70,6 +71,9 @@ struct DaemonOptions {
     std::chrono::milliseconds readyTimeout{12000};
     std::chrono::milliseconds healthRetry{5000};
     std::chrono::milliseconds reloadDebounce{100};
+    /// `dmsd run --verbose`: log at debug, over `log.level`, with the code
+    /// position on stderr lines.
+    bool verbose = false;
 };
 
 /// What tests put in place of the hardware and of healthy threads (the
@@ -102,6 +106,8 @@ public:
 
     /// The JSON of D-Bus GetStatus (docs/interfaces.md section 4).
     std::string statusJson() const;
+    /// The content of the metrics file (daemon/metrics_exporter.h).
+    std::string metricsText() const;
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -137,6 +143,7 @@ private:
     void publishProperties();
     void updateState();
     std::string statusLine() const;
+    StatusSnapshot statusSnapshot() const;
     EngineTime engineNow() const;
 
     // timers
@@ -191,6 +198,7 @@ private:
     /// Recent results, for snapshots of the deciding sequence.
     std::deque<std::shared_ptr<const SequenceResult>> recent_;
     std::optional<std::uint64_t> lastAnalysisUs_;
+    Histogram sequenceLatency_{sequenceLatencyBucketsSeconds()};
 
     // decisions and notifiers
     AlertEngine engine_;
@@ -198,6 +206,7 @@ private:
     std::unique_ptr<CanNotifier> can_;
     std::unique_ptr<SnapshotWriter> snapshots_;
     AlertDispatcher dispatcher_;
+    MetricsExporter metrics_;
 
     std::unique_ptr<ConfigWatcher> watcher_;
     boost::asio::signal_set signals_;

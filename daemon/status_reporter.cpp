@@ -103,6 +103,15 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
                                            {"failed", s.snapshots->failed},
                                            {"last", s.snapshots->lastPath.string()}};
     }
+    if (s.metrics) {
+        status["metrics"] = json::object{{"textfile", config.metrics.textfile},
+                                         {"written", s.metrics->written},
+                                         {"failed", s.metrics->failed},
+                                         {"bytes", s.metrics->bytes},
+                                         {"last_write_us", s.metrics->lastWriteUs},
+                                         {"max_write_us", s.metrics->maxWriteUs},
+                                         {"last_error", s.metrics->lastError}};
+    }
     return writeJson(status);
 }
 
@@ -113,7 +122,10 @@ void StatusReporter::publish(const std::string& line, bool ready) {
     last_ = line;
     notifier_.status(line);
     if (ready) {
-        log::info("status: {}", line);
+        // Each change it sums up has its own journal entry (camera fault,
+        // model fault, alert raised, configuration applied): at info this
+        // line would say every event a second time. `systemctl status` shows it.
+        log::debug("status: {}", line);
     }
 }
 

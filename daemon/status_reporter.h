@@ -45,6 +45,16 @@ struct SequenceCounters {
     std::uint64_t superseded = 0;
 };
 
+/// How the metrics file writes went (GetStatus `metrics`, daemon/metrics_exporter.h).
+struct MetricsWriterStats {
+    std::uint64_t written = 0;
+    std::uint64_t failed = 0;
+    double lastWriteUs = 0; ///< compose + write of the latest file
+    double maxWriteUs = 0;
+    std::size_t bytes = 0; ///< size of the latest file
+    std::string lastError; ///< empty once a write succeeded again
+};
+
 /// Everything GetStatus shows, at one moment.
 struct StatusSnapshot {
     const Config* config = nullptr; ///< in force; never null
@@ -62,8 +72,9 @@ struct StatusSnapshot {
     AlertPathFigures alertPath;
     std::optional<std::uint64_t> lastAnalysisUs;
     std::string configError;
-    std::optional<CanStatus> can;           ///< absent: no CAN notifier
-    std::optional<SnapshotStats> snapshots; ///< absent: snapshots disabled
+    std::optional<CanStatus> can;              ///< absent: no CAN notifier
+    std::optional<SnapshotStats> snapshots;    ///< absent: snapshots disabled
+    std::optional<MetricsWriterStats> metrics; ///< absent: metrics.textfile unset
 };
 
 class StatusReporter {

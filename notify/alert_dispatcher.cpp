@@ -4,6 +4,10 @@
 
 namespace dmsd {
 
+std::vector<double> alertPathBucketsSeconds() {
+    return {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1};
+}
+
 AlertDispatcher::AlertDispatcher(std::function<Clock::time_point()> now) : now_(std::move(now)) {
 }
 
@@ -35,6 +39,7 @@ void AlertDispatcher::dispatch(const std::vector<AlertEvent>& events, const Aler
             alertPath_.add(us);
             ++alertPathEvents_;
             alertPathMaxUs_ = std::max(alertPathMaxUs_, us);
+            alertPathHistogram_.observe(us / 1e6);
         }
     }
     for (const auto& sink : immediate_) {

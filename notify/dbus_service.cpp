@@ -199,6 +199,15 @@ public:
             }
             return r < 0 ? r : sd_bus_message_close_container(reply);
         }
+        if (name == "ActiveAlertLevels") {
+            int r = sd_bus_message_open_container(reply, 'a', "{ss}");
+            for (const auto& [kind, level] : self->activeAlertLevels_) {
+                if (r >= 0) {
+                    r = sd_bus_message_append(reply, "{ss}", kind.c_str(), level.c_str());
+                }
+            }
+            return r < 0 ? r : sd_bus_message_close_container(reply);
+        }
         if (name == "DriverState") {
             return sd_bus_message_append(reply, "s", self->driverState_.c_str());
         }
@@ -247,7 +256,8 @@ public:
             failure = "unknown error";
         }
         if (!failure.empty()) {
-            log::notice("D-Bus: Reload requested by {} failed: {}", senderOf(call), failure);
+            // The rejection itself is the journal's "Configuration rejected" entry.
+            log::info("D-Bus: Reload requested by {} failed: {}", senderOf(call), failure);
             return sd_bus_error_set(error, kErrorReloadFailed.c_str(), failure.c_str());
         }
         log::info("D-Bus: Reload requested by {} done", senderOf(call));
@@ -376,7 +386,9 @@ public:
         status_.lastError.clear();
         reportedError_.clear();
         backoff_ = options_.initialBackoff;
-        log::notice("D-Bus: serving {} on {}", kName, describeBus(settings_.bus));
+        log::write(log::Priority::Notice,
+                   fmt::format("D-Bus: serving {} on {}", kName, describeBus(settings_.bus)), {},
+                   {{"DMS_EVENT", "dbus_serving"}, {"DMS_DBUS_BUS", settings_.bus}});
         reportAvailability(true, {});
     }
 
@@ -410,7 +422,7 @@ public:
                        fmt::format("D-Bus unavailable: {}; retrying, the daemon continues without "
                                    "D-Bus meanwhile",
                                    reason),
-                       {}, {{"DMS_DBUS_BUS", settings_.bus}});
+                       {}, {{"DMS_EVENT", "dbus_unavailable"}, {"DMS_DBUS_BUS", settings_.bus}});
             reportedError_ = reason;
         } else {
             log::debug("D-Bus still unavailable: {}", reason);
@@ -608,6 +620,7 @@ public:
 
     ServiceState state_ = ServiceState::Starting;
     std::vector<std::string> activeAlerts_;
+    std::vector<std::pair<std::string, std::string>> activeAlertLevels_;
     std::string driverState_ = "UNKNOWN";
     std::uint64_t lastAnalysisUs_ = 0;
     std::string configVersion_;
@@ -621,6 +634,8 @@ const sd_bus_vtable DbusService::Impl::kVtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("State", "s", &Impl::getProperty, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("ActiveAlerts", "as", &Impl::getProperty, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ActiveAlertLevels", "a{ss}", &Impl::getProperty, 0,
                     SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("DriverState", "s", &Impl::getProperty, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastAnalysisUs", "t", &Impl::getProperty, 0,
@@ -673,14 +688,21 @@ void DbusService::setActiveAlerts(std::vector<std::string> kinds) {
 
 void DbusService::setActiveAlerts(const std::vector<ActiveAlert>& alerts) {
     std::vector<std::string> kinds;
+    std::vector<std::pair<std::string, std::string>> levels;
     for (AlertKind kind : kAllAlertKinds) {
-        const bool active = std::any_of(alerts.begin(), alerts.end(),
-                                        [&](const ActiveAlert& a) { return a.kind == kind; });
-        if (active) {
+        const auto it = std::find_if(alerts.begin(), alerts.end(),
+                                     [&](const ActiveAlert& a) { return a.kind == kind; });
+        if (it != alerts.end()) {
             kinds.emplace_back(alertKindName(kind));
+            levels.emplace_back(alertKindName(kind), alertLevelName(it->level));
         }
     }
     setActiveAlerts(std::move(kinds));
+    setActiveAlertLevels(std::move(levels));
+}
+
+void DbusService::setActiveAlertLevels(std::vector<std::pair<std::string, std::string>> levels) {
+    impl_->setProperty(impl_->activeAlertLevels_, std::move(levels), "ActiveAlertLevels");
 }
 
 void DbusService::setDriverState(std::string state) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "alerts/alert_types.h"
@@ -103,8 +104,12 @@ public:
     void setState(ServiceState state);
     /// Kinds currently raised, by contract name ("DROWSINESS", ...).
     void setActiveAlerts(std::vector<std::string> kinds);
-    /// Same, from the engine's active alerts (in kind-code order).
+    /// Same, from the engine's active alerts (in kind-code order); also sets
+    /// ActiveAlertLevels.
     void setActiveAlerts(const std::vector<ActiveAlert>& alerts);
+    /// `ActiveAlertLevels` (a{ss}): kind -> level ("warning", "critical", ...),
+    /// in kind-code order.
+    void setActiveAlertLevels(std::vector<std::pair<std::string, std::string>> levels);
     /// Last face state ("AWAKE", "SLEEPY", ...) or "UNKNOWN".
     void setDriverState(std::string state);
     void setLastAnalysisUs(std::uint64_t realtimeUs);

@@ -19,7 +19,7 @@ void writeThroughLog(const JournalEntry& entry) {
     for (const auto& [name, value] : entry.fields) {
         fields.push_back({name, value});
     }
-    log::write(entry.priority, entry.message, entry.messageId, fields);
+    log::write(entry.priority, entry.message, entry.messageId, fields, entry.where);
 }
 
 std::chrono::steady_clock::time_point steadyNow() {
@@ -148,6 +148,7 @@ void Journal::emitAll(std::vector<JournalEntry>& entries) {
 
 JournalEntry Journal::summaryEntry(const FaultRateLimiter::Summary& summary) {
     JournalEntry entry;
+    entry.where = summary.first.where;
     entry.priority = summary.first.priority;
     entry.messageId = std::string(message_id::kSuppressed);
     entry.message = fmt::format("{} more \"{}\" suppressed over {}{}", summary.suppressed,
@@ -209,8 +210,10 @@ void Journal::flushSuppressed() {
     }
 }
 
-void Journal::alert(const AlertEvent& event, const AlertLogContext& context) {
+void Journal::alert(const AlertEvent& event, const AlertLogContext& context,
+                    log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     const std::string_view kind = alertKindName(event.kind);
     const std::string_view level = alertLevelName(event.level);
     const std::string confidence = formatConfidence(event.confidence);
@@ -259,8 +262,9 @@ void Journal::alert(const AlertEvent& event, const AlertLogContext& context) {
 }
 
 void Journal::configApplied(std::string_view version, std::string_view previousVersion,
-                            std::string_view changedParts) {
+                            std::string_view changedParts, log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Notice;
     entry.messageId = std::string(message_id::kConfigApplied);
     entry.message = fmt::format("Configuration {} applied", version);
@@ -272,8 +276,9 @@ void Journal::configApplied(std::string_view version, std::string_view previousV
 }
 
 void Journal::configRejected(std::string_view source, std::string_view reason,
-                             std::string_view runningVersion) {
+                             std::string_view runningVersion, log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Err;
     entry.messageId = std::string(message_id::kConfigRejected);
     entry.message = fmt::format("Configuration rejected, keeping {}: {}", runningVersion, reason);
@@ -285,8 +290,9 @@ void Journal::configRejected(std::string_view source, std::string_view reason,
 }
 
 void Journal::configRolledBack(std::string_view toVersion, std::string_view fromVersion,
-                               std::string_view reason) {
+                               std::string_view reason, log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Err;
     entry.messageId = std::string(message_id::kConfigRolledBack);
     entry.message =
@@ -298,8 +304,10 @@ void Journal::configRolledBack(std::string_view toVersion, std::string_view from
     emit(entry);
 }
 
-void Journal::cameraFault(std::string_view source, std::string_view reason) {
+void Journal::cameraFault(std::string_view source, std::string_view reason,
+                          log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Err;
     entry.messageId = std::string(message_id::kCameraFault);
     entry.message = fmt::format("Camera fault on {}: {}", source, reason);
@@ -310,8 +318,10 @@ void Journal::cameraFault(std::string_view source, std::string_view reason) {
 }
 
 void Journal::cameraRecovered(std::string_view source,
-                              std::optional<std::chrono::milliseconds> outage) {
+                              std::optional<std::chrono::milliseconds> outage,
+                              log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Notice;
     entry.messageId = std::string(message_id::kCameraRecovered);
     entry.message = outage ? fmt::format("Camera {} recovered after {}", source, seconds(*outage))
@@ -323,8 +333,10 @@ void Journal::cameraRecovered(std::string_view source,
     recovered(subjectPrefix(message_id::kCameraFault, source), std::move(entry));
 }
 
-void Journal::analyzerFault(std::string_view url, std::string_view reason) {
+void Journal::analyzerFault(std::string_view url, std::string_view reason,
+                            log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Err;
     entry.messageId = std::string(message_id::kAnalyzerFault);
     entry.message = fmt::format("Model server fault at {}: {}", url, reason);
@@ -335,8 +347,10 @@ void Journal::analyzerFault(std::string_view url, std::string_view reason) {
 }
 
 void Journal::analyzerRecovered(std::string_view url,
-                                std::optional<std::chrono::milliseconds> outage) {
+                                std::optional<std::chrono::milliseconds> outage,
+                                log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Notice;
     entry.messageId = std::string(message_id::kAnalyzerRecovered);
     entry.message = outage
@@ -349,20 +363,27 @@ void Journal::analyzerRecovered(std::string_view url,
     recovered(subjectPrefix(message_id::kAnalyzerFault, url), std::move(entry));
 }
 
-void Journal::daemonStarted(std::string_view daemonVersion, std::string_view configVersion) {
+void Journal::daemonStarted(std::string_view daemonVersion, std::string_view configVersion,
+                            std::string_view camera, std::string_view model,
+                            std::string_view modelUrl, log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Notice;
     entry.messageId = std::string(message_id::kDaemonStarted);
     entry.message =
         fmt::format("dmsd {} started with configuration {}", daemonVersion, configVersion);
     entry.fields = {{"DMS_EVENT", "daemon_started"},
                     {"DMS_VERSION", std::string(daemonVersion)},
-                    {"DMS_CONFIG_VERSION", std::string(configVersion)}};
+                    {"DMS_CONFIG_VERSION", std::string(configVersion)},
+                    {"DMS_CAMERA", std::string(camera)},
+                    {"DMS_MODEL", std::string(model)},
+                    {"DMS_MODEL_URL", std::string(modelUrl)}};
     emit(entry);
 }
 
-void Journal::daemonStopping(std::string_view reason) {
+void Journal::daemonStopping(std::string_view reason, log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Notice;
     entry.messageId = std::string(message_id::kDaemonStopping);
     entry.message = fmt::format("dmsd stopping: {}", reason);
@@ -379,8 +400,10 @@ void Journal::daemonStopping(std::string_view reason) {
     emit(entry);
 }
 
-void Journal::canFault(std::string_view interface, std::string_view reason) {
+void Journal::canFault(std::string_view interface, std::string_view reason,
+                       log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Err;
     entry.messageId = std::string(message_id::kCanFault);
     entry.message = fmt::format("CAN fault on {}: {}", interface, reason);
@@ -390,8 +413,9 @@ void Journal::canFault(std::string_view interface, std::string_view reason) {
     fault(faultKey(message_id::kCanFault, interface, reason), std::move(entry));
 }
 
-void Journal::canRecovered(std::string_view interface) {
+void Journal::canRecovered(std::string_view interface, log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Notice;
     entry.messageId = std::string(message_id::kCanRecovered);
     entry.message = fmt::format("CAN {} sending again", interface);
@@ -399,8 +423,10 @@ void Journal::canRecovered(std::string_view interface) {
     recovered(subjectPrefix(message_id::kCanFault, interface), std::move(entry));
 }
 
-void Journal::snapshotFailed(std::string_view dir, std::string_view reason) {
+void Journal::snapshotFailed(std::string_view dir, std::string_view reason,
+                             log::SourceLocation where) {
     JournalEntry entry;
+    entry.where = where;
     entry.priority = Priority::Warning;
     entry.messageId = std::string(message_id::kSnapshotFailed);
     entry.message = fmt::format("Snapshot not written to {}: {}", dir, reason);

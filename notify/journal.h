@@ -54,6 +54,9 @@ struct JournalEntry {
     std::string message;                                     ///< short MESSAGE for the technician
     std::string messageId;                                   ///< one of message_id, or empty
     std::vector<std::pair<std::string, std::string>> fields; ///< DMS_* name -> value
+    /// The call that reported it (CODE_FILE, CODE_LINE, CODE_FUNC); for a
+    /// summary, the report it sums up.
+    log::SourceLocation where;
 
     /// Value of field \a name, nullopt when absent.
     std::optional<std::string> field(std::string_view name) const;
@@ -133,31 +136,46 @@ public:
 
     /// Alert raised / level changed / cleared. Priority: critical -> crit,
     /// warning -> warning, info -> notice, cleared -> notice.
-    void alert(const AlertEvent& event, const AlertLogContext& context);
+    void alert(const AlertEvent& event, const AlertLogContext& context,
+               log::SourceLocation where = log::SourceLocation::current());
 
     void configApplied(std::string_view version, std::string_view previousVersion,
-                       std::string_view changedParts);
+                       std::string_view changedParts,
+                       log::SourceLocation where = log::SourceLocation::current());
     /// \a source names the file (and line/key) at fault; \a reason is the validation message.
     void configRejected(std::string_view source, std::string_view reason,
-                        std::string_view runningVersion);
+                        std::string_view runningVersion,
+                        log::SourceLocation where = log::SourceLocation::current());
     void configRolledBack(std::string_view toVersion, std::string_view fromVersion,
-                          std::string_view reason);
+                          std::string_view reason,
+                          log::SourceLocation where = log::SourceLocation::current());
 
     /// Rate-limited per (source, reason).
-    void cameraFault(std::string_view source, std::string_view reason);
-    void cameraRecovered(std::string_view source, std::optional<std::chrono::milliseconds> outage);
+    void cameraFault(std::string_view source, std::string_view reason,
+                     log::SourceLocation where = log::SourceLocation::current());
+    void cameraRecovered(std::string_view source, std::optional<std::chrono::milliseconds> outage,
+                         log::SourceLocation where = log::SourceLocation::current());
     /// Rate-limited per (url, reason).
-    void analyzerFault(std::string_view url, std::string_view reason);
-    void analyzerRecovered(std::string_view url, std::optional<std::chrono::milliseconds> outage);
+    void analyzerFault(std::string_view url, std::string_view reason,
+                       log::SourceLocation where = log::SourceLocation::current());
+    void analyzerRecovered(std::string_view url, std::optional<std::chrono::milliseconds> outage,
+                           log::SourceLocation where = log::SourceLocation::current());
 
-    void daemonStarted(std::string_view daemonVersion, std::string_view configVersion);
-    void daemonStopping(std::string_view reason);
+    /// The daemon runs: its version, the configuration, the camera and the model it uses.
+    void daemonStarted(std::string_view daemonVersion, std::string_view configVersion,
+                       std::string_view camera, std::string_view model, std::string_view modelUrl,
+                       log::SourceLocation where = log::SourceLocation::current());
+    void daemonStopping(std::string_view reason,
+                        log::SourceLocation where = log::SourceLocation::current());
 
     /// CAN link faults (missing interface, bus-off, full transmit queue); rate-limited.
-    void canFault(std::string_view interface, std::string_view reason);
-    void canRecovered(std::string_view interface);
+    void canFault(std::string_view interface, std::string_view reason,
+                  log::SourceLocation where = log::SourceLocation::current());
+    void canRecovered(std::string_view interface,
+                      log::SourceLocation where = log::SourceLocation::current());
     /// Snapshot write failures; rate-limited per (dir, reason).
-    void snapshotFailed(std::string_view dir, std::string_view reason);
+    void snapshotFailed(std::string_view dir, std::string_view reason,
+                        log::SourceLocation where = log::SourceLocation::current());
 
     /// Writes the summaries of fault bursts that ended or are due. The daemon
     /// calls this periodically (every few seconds); the fault functions call it too.

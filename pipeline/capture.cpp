@@ -464,15 +464,18 @@ void Capture::emit(CaptureEvent::Kind kind, std::string message, std::string det
     event.message = std::move(message);
     event.detail = std::move(detail);
     event.restarts = restarts_.load();
-    const auto priority =
-        kind == CaptureEvent::Kind::Streaming ? log::Priority::Info
-        : kind == CaptureEvent::Kind::EndOfStream && options_.mode == CaptureMode::Offline
-            ? log::Priority::Debug
-            : log::Priority::Warning;
-    log::write(priority, fmt::format("camera {}: {}", toString(kind), event.message), {},
-               {{"DMSD_SOURCE", settings_.source},
-                {"DMSD_CAMERA_STATE", toString(event.state)},
-                {"DMSD_DETAIL", event.detail}});
+    if (options_.logEvents) {
+        const auto priority =
+            kind == CaptureEvent::Kind::Streaming || kind == CaptureEvent::Kind::Restarting
+                ? log::Priority::Info
+            : kind == CaptureEvent::Kind::EndOfStream && options_.mode == CaptureMode::Offline
+                ? log::Priority::Debug
+                : log::Priority::Warning;
+        log::write(priority, fmt::format("camera {}: {}", toString(kind), event.message), {},
+                   {{"DMS_CAMERA", settings_.source},
+                    {"DMS_CAMERA_STATE", toString(event.state)},
+                    {"DMS_DETAIL", event.detail}});
+    }
     if (options_.onEvent) {
         options_.onEvent(event);
     }

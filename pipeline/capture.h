@@ -101,6 +101,9 @@ struct CaptureOptions {
     Millis stableAfter{5000};
     /// Called on the supervisor thread; must not block for long.
     std::function<void(const CaptureEvent&)> onEvent;
+    /// Whether Capture logs each event itself. The daemon turns it off: it
+    /// writes one journal entry per event (notify/journal.h), with its own fields.
+    bool logEvents = true;
 };
 
 struct CaptureCounters {

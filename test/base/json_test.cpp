@@ -14,7 +14,8 @@ TEST_CASE("numbers are written as people write them, never in exponent form", "[
     CHECK(writeJson(json::value(4.0)) == "4.0");
     CHECK(writeJson(json::value(0.02)) == "0.02");
     CHECK(writeJson(json::value(-2.5)) == "-2.5");
-    CHECK(writeJson(json::value(1e-7)) == "1e-07");
+    CHECK(writeJson(json::value(1e-7)) == "0.0000001");
+    CHECK(writeJson(json::value(1.5e20)) == "150000000000000000000");
     CHECK(writeJson(json::value(std::nan(""))) == "null");
     CHECK(writeJson(json::value(std::numeric_limits<double>::infinity())) == "null");
     CHECK(writeJson(json::value(std::int64_t{-3})) == "-3");

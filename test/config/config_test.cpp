@@ -182,7 +182,7 @@ TEST_CASE("unknown keys name the file, position and path, with a near miss", "[c
           "main.yaml:2:3: capture.colour: unknown key (accepted: source, width, height, fps)");
     CHECK(onlyError("captur: {}\n") ==
           "main.yaml:1:1: captur: unknown key; did you mean 'capture'? (accepted: version, "
-          "capture, sampling, encode, llm, analyses, alerts, notify)");
+          "capture, sampling, encode, llm, analyses, alerts, notify, log, metrics)");
     CHECK(onlyError("llm:\n  options:\n    num_ctxt: 1\n") ==
           "main.yaml:3:5: llm.options.num_ctxt: unknown key; did you mean 'num_ctx'? (accepted: "
           "temperature, top_k, top_p, num_ctx, num_predict, seed)");
@@ -222,7 +222,7 @@ TEST_CASE("wrong types are reported with the accepted values", "[config][errors]
           "llava:7b)");
     CHECK(onlyError("- capture\n") ==
           "main.yaml:1:1: the top level must be a map of sections (accepted: version, capture, "
-          "sampling, encode, llm, analyses, alerts, notify)");
+          "sampling, encode, llm, analyses, alerts, notify, log, metrics)");
     // Booleans take the YAML 1.1 spellings.
     CHECK_FALSE(valid("notify: { dbus: { enabled: off } }").notify.dbus.enabled);
     CHECK(valid("notify: { can: { enabled: Yes } }").notify.can.enabled);
@@ -501,6 +501,32 @@ TEST_CASE("changedParts names what differs, ignoring the version", "[config][rel
     CHECK(changedParts(base, valid("capture: { fps: 10 }\nnotify: { can: { enabled: true } }")) ==
           P{ConfigPart::Capture, ConfigPart::Can});
     CHECK(configPartName(ConfigPart::Snapshots) == "notify.snapshots");
+    CHECK(changedParts(base, valid("log: { level: debug }")) == P{ConfigPart::Log});
+    CHECK(changedParts(base, valid("metrics: { textfile: /run/x.prom }")) ==
+          P{ConfigPart::Metrics});
+    CHECK(configPartName(ConfigPart::Log) == "log");
+    CHECK(configPartName(ConfigPart::Metrics) == "metrics");
+}
+
+TEST_CASE("log.level and metrics: values, defaults and errors", "[config]") {
+    const Config defaults = valid("");
+    CHECK(defaults.logging.level == log::Priority::Info);
+    CHECK(defaults.metrics.textfile.empty());
+    CHECK(defaults.metrics.interval == 10s);
+    CHECK(valid("log: { level: debug }").logging.level == log::Priority::Debug);
+    CHECK(valid("log: { level: err }").logging.level == log::Priority::Err);
+    const Config metrics = valid("metrics:\n  textfile: /var/lib/node/dmsd.prom\n  interval: 5s\n");
+    CHECK(metrics.metrics.textfile == "/var/lib/node/dmsd.prom");
+    CHECK(metrics.metrics.interval == 5s);
+    CHECK(onlyError("log:\n  level: verbose\n") ==
+          "main.yaml:2:10: log.level: unknown value \"verbose\" (accepted: debug, info, notice, "
+          "warning, err)");
+    CHECK(onlyError("metrics:\n  textfile: dmsd.prom\n")
+              .starts_with(
+                  "main.yaml:2:13: metrics.textfile: \"dmsd.prom\" is not an absolute path"));
+    CHECK(onlyError("metrics:\n  textfile: /tmp/dmsd.txt\n").find("does not end in .prom") !=
+          std::string::npos);
+    CHECK(onlyError("metrics:\n  interval: 0s\n").starts_with("main.yaml:2:13: metrics.interval:"));
 }
 
 TEST_CASE("summary and the effective configuration", "[config]") {

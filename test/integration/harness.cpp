@@ -128,7 +128,7 @@ std::vector<std::string> TestSeams::flags() const {
 }
 
 void Harness::startDaemon(const std::vector<std::pair<std::string, std::string>>& env,
-                          const TestSeams& seams) {
+                          const TestSeams& seams, const std::vector<std::string>& runArgs) {
     notify_ = std::make_unique<NotifySocket>(dir_ / "notify.sock");
     ChildProcess::Options options;
     // stderr goes through tee: shown by ctest on failure, and kept for assertions.
@@ -144,6 +144,7 @@ void Harness::startDaemon(const std::vector<std::pair<std::string, std::string>>
                     (dir_ / "state").string()};
     const std::vector<std::string> flags = seams.flags();
     options.argv.insert(options.argv.end(), flags.begin(), flags.end());
+    options.argv.insert(options.argv.end(), runArgs.begin(), runArgs.end());
     options.env = env;
     options.env.emplace_back("NOTIFY_SOCKET", notify_->path().string());
     options.env.emplace_back("JOURNAL_STREAM", "");
@@ -188,6 +189,12 @@ json::object Harness::status() const {
     }
     const json::value reply = json::parse(out);
     return json::parse(reply.at("data").as_array().at(0).as_string()).as_object();
+}
+
+std::pair<int, std::string> Harness::dmsd(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv{DMSD_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv, 30s);
 }
 
 std::unique_ptr<ChildProcess> Harness::monitor() const {

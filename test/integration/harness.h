@@ -70,10 +70,10 @@ public:
     std::string baseConfig(const std::string& version = "it-1") const;
 
     /// Starts `dmsd run` (or `dmsd-testbed run` when \a seams asks for any);
-    /// \a env adds variables (WATCHDOG_USEC, ...). Its stderr (the journal's text
-    /// form) is inherited, and also kept in daemonLog().
+    /// \a env adds variables (WATCHDOG_USEC, ...), \a runArgs options of `run` (--verbose). Its
+    /// stderr (the journal's text form) is inherited, and also kept in daemonLog().
     void startDaemon(const std::vector<std::pair<std::string, std::string>>& env = {},
-                     const TestSeams& seams = {});
+                     const TestSeams& seams = {}, const std::vector<std::string>& runArgs = {});
     std::filesystem::path daemonLogPath() const { return dir_ / "dmsd.log"; }
     /// Everything the daemon wrote to stderr so far.
     std::string daemonLog() const;
@@ -89,6 +89,9 @@ public:
     boost::json::value property(const std::string& name) const;
     /// GetStatus, parsed.
     boost::json::object status() const;
+    /// Runs `dmsd ARGS...` (the shipped binary, e.g. `status --address ...`);
+    /// returns {exit code, stdout and stderr}.
+    std::pair<int, std::string> dmsd(const std::vector<std::string>& args) const;
     /// `busctl monitor` on the service with JSON output; read with readLine.
     std::unique_ptr<ChildProcess> monitor() const;
 

@@ -103,15 +103,16 @@ public:
     /// Without the guid, so that a restarted daemon is the same address.
     std::string address() const { return "unix:path=" + socketPath().string(); }
 
+    /// Runs dbus-daemon through \a launcher (argv prefix), e.g. in a mount namespace.
+    void setLauncher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
+
     /// Starts dbus-daemon; returns false (with its output in \a output) if it refuses.
     bool start(std::string* output = nullptr) {
         std::filesystem::remove(socketPath());
-        daemon_.emplace(
-            ChildProcess::Options{{"dbus-daemon", "--config-file=" + configPath().string(),
-                                   "--nofork", "--print-address"},
-                                  {},
-                                  true,
-                                  false});
+        std::vector<std::string> argv = launcher_;
+        argv.insert(argv.end(), {"dbus-daemon", "--config-file=" + configPath().string(),
+                                 "--nofork", "--print-address"});
+        daemon_.emplace(ChildProcess::Options{argv, {}, true, false});
         // The address line is printed once the socket listens; diagnostics come first.
         auto line = daemon_->waitForLine(
             [](const std::string& l) { return l.rfind("unix:", 0) == 0; }, 10s);
@@ -134,7 +135,78 @@ public:
 
 private:
     TempDir dir_;
+    std::vector<std::string> launcher_;
     std::optional<ChildProcess> daemon_;
+};
+
+/// A copy of /etc's user and group databases with the shipped
+/// systemd/dmsd.sysusers applied (systemd-sysusers --root), plus a test
+/// account "dmsd-hmi" in the group dmsd; dbus-daemon sees them through a
+/// private mount namespace (launcher()), so the machine's own /etc is untouched.
+class Accounts {
+public:
+    Accounts() : root_("dmsd-accounts") {
+        std::filesystem::create_directories(root_ / "etc");
+        for (const char* name : {"passwd", "group", "shadow", "gshadow"}) {
+            std::error_code ec;
+            std::filesystem::copy_file(std::filesystem::path("/etc") / name, root_ / "etc" / name,
+                                       ec);
+        }
+        std::ofstream(root_ / "hmi.sysusers") << "u dmsd-hmi - \"test HMI\"\nm dmsd-hmi dmsd\n";
+        const auto [code, output] = runCommand(
+            {"systemd-sysusers", "--root=" + root_.path().string(),
+             (kSourceDir / "systemd/dmsd.sysusers").string(), (root_ / "hmi.sysusers").string()},
+            30s);
+        sysusersOutput_ = output;
+        ok_ = code == 0;
+    }
+
+    bool ok() const { return ok_; }
+    const std::string& sysusersOutput() const { return sysusersOutput_; }
+    std::string groupFile() const { return readFileOf(root_ / "etc/group"); }
+
+    /// Field \a index (0-based) of the line for \a name in etc/\a database.
+    std::string field(const std::string& database, const std::string& name,
+                      std::size_t index) const {
+        std::istringstream in(readFileOf(root_ / "etc" / database));
+        for (std::string line; std::getline(in, line);) {
+            if (line.rfind(name + ":", 0) != 0) {
+                continue;
+            }
+            std::size_t start = 0;
+            for (std::size_t i = 0; i < index; ++i) {
+                start = line.find(':', start) + 1;
+            }
+            return line.substr(start, line.find(':', start) - start);
+        }
+        return {};
+    }
+
+    /// Prefix that runs a command with these databases bind-mounted over /etc's.
+    std::vector<std::string> launcher() const {
+        return {"unshare",
+                "--mount",
+                "--",
+                "sh",
+                "-c",
+                "mount --bind \"$1\" /etc/passwd && mount --bind \"$2\" "
+                "/etc/group && shift 2 && exec \"$@\"",
+                "sh",
+                (root_ / "etc/passwd").string(),
+                (root_ / "etc/group").string()};
+    }
+
+private:
+    static std::string readFileOf(const std::filesystem::path& path) {
+        std::ifstream in(path);
+        std::stringstream content;
+        content << in.rdbuf();
+        return content.str();
+    }
+
+    TempDir root_;
+    bool ok_ = false;
+    std::string sysusersOutput_;
 };
 
 /// An io_context on its own thread, standing in for the daemon's loop.
@@ -338,6 +410,7 @@ TEST_CASE("DbusService serves the contract's properties and methods", "[dbus]") 
     SECTION("properties have their initial values") {
         CHECK(getProperty(bus.address(), "State") == "starting");
         CHECK(getProperty(bus.address(), "ActiveAlerts").as_array().empty());
+        CHECK(getProperty(bus.address(), "ActiveAlertLevels") == json::object{});
         CHECK(getProperty(bus.address(), "DriverState") == "UNKNOWN");
         CHECK(getProperty(bus.address(), "LastAnalysisUs").to_number<std::uint64_t>() == 0);
         CHECK(getProperty(bus.address(), "ConfigVersion") == "");
@@ -359,6 +432,8 @@ TEST_CASE("DbusService serves the contract's properties and methods", "[dbus]") 
         });
         CHECK(getProperty(bus.address(), "State") == "degraded");
         CHECK(getProperty(bus.address(), "ActiveAlerts") == json::array{"DROWSINESS", "PHONE_USE"});
+        CHECK(getProperty(bus.address(), "ActiveAlertLevels") ==
+              json::object{{"DROWSINESS", "critical"}, {"PHONE_USE", "warning"}});
         CHECK(getProperty(bus.address(), "DriverState") == "SLEEPY");
         CHECK(getProperty(bus.address(), "LastAnalysisUs").to_number<std::uint64_t>() ==
               analysedAt);
@@ -437,6 +512,7 @@ TEST_CASE("DbusService serves the contract's properties and methods", "[dbus]") 
                              "signal AlertCleared out s kind out t timestamp_us",
                              "property State s read",
                              "property ActiveAlerts as read",
+                             "property ActiveAlertLevels a{ss} read",
                              "property DriverState s read",
                              "property LastAnalysisUs t read",
                              "property ConfigVersion s read",
@@ -485,6 +561,29 @@ TEST_CASE("DbusService emits PropertiesChanged on change only and the alert sign
         changed = monitor.nextSignal("PropertiesChanged");
         REQUIRE(!changed.empty());
         CHECK(changed.at("payload").at("data").at(1).at("LastAnalysisUs").at("data") == 7);
+
+        // An escalation changes the level only: ActiveAlertLevels alone is sent.
+        const auto active = [](dmsd::AlertLevel level) {
+            return std::vector<dmsd::ActiveAlert>{{dmsd::AlertKind::Drowsiness, level, 0.9, {}}};
+        };
+        service.loop.run(
+            [&] { service.service->setActiveAlerts(active(dmsd::AlertLevel::Warning)); });
+        changed = monitor.nextSignal("PropertiesChanged");
+        REQUIRE(!changed.empty());
+        CHECK(changed.at("payload").at("data").at(1).at("ActiveAlerts").at("data") ==
+              json::array{"DROWSINESS"});
+        changed = monitor.nextSignal("PropertiesChanged");
+        REQUIRE(!changed.empty());
+        CHECK(changed.at("payload").at("data").at(1).at("ActiveAlertLevels").at("data") ==
+              json::object{{"DROWSINESS", "warning"}});
+        service.loop.run(
+            [&] { service.service->setActiveAlerts(active(dmsd::AlertLevel::Critical)); });
+        changed = monitor.nextSignal("PropertiesChanged");
+        REQUIRE(!changed.empty());
+        const json::object& escalated = changed.at("payload").at("data").at(1).as_object();
+        CHECK(escalated.size() == 1);
+        CHECK(escalated.at("ActiveAlertLevels").at("data") ==
+              json::object{{"DROWSINESS", "critical"}});
     }
 
     SECTION("AlertRaised and AlertCleared carry the contract's arguments") {
@@ -597,19 +696,38 @@ TEST_CASE("The shipped bus policy loads into a system bus and enforces the contr
         CHECK_FALSE(started);
     }
 
+    if (::geteuid() != 0) {
+        WARN("skipped: owning the name on a system-like bus needs root (the policy allows root "
+             "and dmsd only), and the group dmsd a private mount namespace");
+        return;
+    }
+    // The group the policy names comes from the shipped sysusers file.
+    Accounts accounts;
+    INFO(accounts.sysusersOutput());
+    REQUIRE(accounts.ok());
+    const std::string dmsdGid = accounts.field("group", "dmsd", 2);
+    REQUIRE_FALSE(dmsdGid.empty());
+    CHECK(accounts.field("passwd", "dmsd", 3) == dmsdGid); // the daemon's primary group
+    const std::string hmiUid = accounts.field("passwd", "dmsd-hmi", 2);
+    const std::string hmiGid = accounts.field("passwd", "dmsd-hmi", 3);
+    REQUIRE_FALSE(hmiUid.empty());
+    CHECK(accounts.field("group", "dmsd", 3).find("dmsd-hmi") != std::string::npos);
+    if (runCommand({"unshare", "--mount", "true"}, 10s).first != 0) {
+        WARN("skipped: no mount namespace here (unshare --mount) to show dbus-daemon the group");
+        return;
+    }
+
     PrivateBus bus(true, {policy});
+    bus.setLauncher(accounts.launcher());
     std::string output;
     const bool started = bus.start(&output);
     INFO(output);
     REQUIRE(started);
 
-    if (::geteuid() != 0) {
-        WARN("skipped: owning the name on a system-like bus needs root (the policy allows root "
-             "and dmsd only)");
-        return;
-    }
-    const std::vector<std::string> asNobody = {"setpriv", "--reuid=65534", "--regid=65534",
+    const std::vector<std::string> outsider = {"setpriv", "--reuid=65534", "--regid=65534",
                                                "--clear-groups"};
+    const std::vector<std::string> member = {"setpriv", "--reuid=" + hmiUid, "--regid=" + hmiGid,
+                                             "--groups=" + dmsdGid};
     const std::vector<std::string> requestName = {"call",
                                                   "org.freedesktop.DBus",
                                                   "/org/freedesktop/DBus",
@@ -619,41 +737,103 @@ TEST_CASE("The shipped bus policy loads into a system bus and enforces the contr
                                                   kName,
                                                   "4"};
 
-    SECTION("others may not own the name") {
-        auto [code, out] = busctl(bus.address(), requestName, {}, asNobody);
-        INFO(out);
-        CHECK(code != 0);
-        CHECK(out.find("denied") != std::string::npos);
+    SECTION("others may not own the name, members of dmsd neither") {
+        for (const auto& who : {outsider, member}) {
+            auto [code, out] = busctl(bus.address(), requestName, {}, who);
+            INFO(out);
+            CHECK(code != 0);
+            CHECK(out.find("denied") != std::string::npos);
+        }
     }
 
-    SECTION("root owns the name; anyone reads properties; only root calls methods") {
+    SECTION("root owns the name and calls everything; the group dmsd reads; others only ping") {
         Service service(bus.address());
         REQUIRE(service.waitOwned());
-        service.loop.run([&] { service.service->setState(dmsd::ServiceState::Running); });
+        service.loop.run([&] {
+            service.service->setState(dmsd::ServiceState::Running);
+            service.service->setActiveAlerts(std::vector<dmsd::ActiveAlert>{
+                {dmsd::AlertKind::Drowsiness, dmsd::AlertLevel::Critical, 0.9, {}}});
+        });
 
         auto [rootCode, rootOut] =
             busctl(bus.address(), {"call", kName, kPath, kIface, "GetStatus"});
         INFO(rootOut);
         CHECK(rootCode == 0);
+        auto [reloadCode, reloadOut] =
+            busctl(bus.address(), {"call", kName, kPath, kIface, "Reload"});
+        INFO(reloadOut);
+        CHECK(reloadCode == 0);
+        CHECK(service.loop.run([&] { return service.reloads; }) == 1);
 
+        // A member of the group dmsd: GetStatus, Get, GetAll and the signals.
+        auto [statusCode, statusOut] =
+            busctl(bus.address(), {"call", kName, kPath, kIface, "GetStatus"}, {}, member);
+        INFO(statusOut);
+        CHECK(statusCode == 0);
+        CHECK(statusOut.find("frames_captured") != std::string::npos);
         auto [getCode, getOut] =
-            busctl(bus.address(), {"get-property", kName, kPath, kIface, "State"}, {}, asNobody);
+            busctl(bus.address(), {"get-property", kName, kPath, kIface, "State"}, {}, member);
         INFO(getOut);
         CHECK(getCode == 0);
         CHECK(trim(getOut) == "s \"running\"");
-
-        auto [allCode, allOut] = busctl(bus.address(), {"introspect", kName, kPath}, {}, asNobody);
+        auto [allCode, allOut] =
+            busctl(bus.address(),
+                   {"call", kName, kPath, "org.freedesktop.DBus.Properties", "GetAll", "s", kIface},
+                   {}, member);
         INFO(allOut);
         CHECK(allCode == 0);
+        CHECK(allOut.find("\"DROWSINESS\" \"critical\"") != std::string::npos);
+        // Signals reach a member's subscription (dbus-monitor-like match, not eavesdropping).
+        {
+            std::vector<std::string> argv = member;
+            argv.insert(argv.end(), {"dbus-monitor", "--address", bus.address(),
+                                     "type='signal',interface='" + kIface + "'"});
+            ChildProcess watcher(ChildProcess::Options{argv, {}, true, false});
+            // dbus-monitor prints its NameAcquired signal once its match is in place.
+            REQUIRE(watcher.waitForLine(
+                [](const std::string& l) { return l.find("NameAcquired") != std::string::npos; },
+                10s));
+            dmsd::AlertEvent event;
+            event.kind = dmsd::AlertKind::PhoneUse;
+            event.level = dmsd::AlertLevel::Warning;
+            service.loop.run([&] { service.service->emitAlertRaised(event, 1); });
+            CHECK(watcher.waitForLine(
+                [](const std::string& l) {
+                    return l.find("member=AlertRaised") != std::string::npos;
+                },
+                10s));
+        }
+        // ... but not Reload.
+        auto [memberReloadCode, memberReloadOut] =
+            busctl(bus.address(), {"call", kName, kPath, kIface, "Reload"}, {}, member);
+        INFO(memberReloadOut);
+        CHECK(memberReloadCode != 0);
+        CHECK(memberReloadOut.find("denied") != std::string::npos);
 
-        for (const char* method : {"GetStatus", "Reload"}) {
-            auto [code, out] =
-                busctl(bus.address(), {"call", kName, kPath, kIface, method}, {}, asNobody);
-            INFO(method << ": " << out);
+        // Outside the group: introspection and ping only.
+        auto [introCode, introOut] =
+            busctl(bus.address(),
+                   {"call", kName, kPath, "org.freedesktop.DBus.Introspectable", "Introspect"}, {},
+                   outsider);
+        INFO(introOut);
+        CHECK(introCode == 0);
+        auto [pingCode, pingOut] =
+            busctl(bus.address(), {"call", kName, kPath, "org.freedesktop.DBus.Peer", "Ping"}, {},
+                   outsider);
+        INFO(pingOut);
+        CHECK(pingCode == 0);
+        for (const std::vector<std::string>& call :
+             {std::vector<std::string>{"call", kName, kPath, kIface, "GetStatus"},
+              std::vector<std::string>{"call", kName, kPath, kIface, "Reload"},
+              std::vector<std::string>{"get-property", kName, kPath, kIface, "State"},
+              std::vector<std::string>{"call", kName, kPath, "org.freedesktop.DBus.Properties",
+                                       "GetAll", "s", kIface}}) {
+            auto [code, out] = busctl(bus.address(), call, {}, outsider);
+            INFO(call[call.size() > 5 ? 5 : 4] << ": " << out);
             CHECK(code != 0);
             CHECK(out.find("denied") != std::string::npos);
         }
-        CHECK(service.loop.run([&] { return service.reloads; }) == 0);
+        CHECK(service.loop.run([&] { return service.reloads; }) == 1);
     }
 }
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 
 #include "base/log.h"
 #include "notify/journal.h"
+#include "test/support/log_line.h"
 #include "test/support/temp_dir.h"
 
 using namespace dmsd;
@@ -133,7 +135,8 @@ TEST_CASE("what `journalctl -p warning` shows is what a technician must act on",
     journal.cameraRecovered("v4l2:/dev/video0", 5000ms);
     journal.analyzerRecovered("http://127.0.0.1:11434", std::nullopt);
     journal.canRecovered("can0");
-    journal.daemonStarted("0.1.0", "factory-1");
+    journal.daemonStarted("0.1.0", "factory-1", "v4l2:/dev/video0", "llava:7b",
+                          "http://127.0.0.1:11434");
     journal.daemonStopping("SIGTERM");
     REQUIRE(capture.entries.size() == mustShow + 7);
     for (std::size_t i = 0; i < capture.entries.size(); ++i) {
@@ -315,4 +318,213 @@ TEST_CASE("systemd/dmsd.catalog compiles with journalctl and lists every id", "[
         CHECK(text.find(std::string(id) + " dmsd: ") != std::string::npos);
     }
     CHECK(std::count(text.begin(), text.end(), '\n') == 16);
+}
+
+namespace {
+
+/// `CODE_LINE` of the line after the one calling this (where a Journal call follows).
+unsigned nextLine(log::SourceLocation where = log::SourceLocation::current()) {
+    return where.line() + 1;
+}
+
+/// Field names and values of an entry, in order.
+std::vector<std::pair<std::string, std::string>> fieldsOf(const JournalEntry& entry) {
+    return entry.fields;
+}
+
+} // namespace
+
+TEST_CASE("a camera blip is one fault entry and one recovery, field by field", "[journal]") {
+    Capture capture;
+    Journal journal = capture.journal();
+    const unsigned faultLine = nextLine();
+    journal.cameraFault("file:/data/driver.mp4", "file:/data/driver.mp4: end of stream");
+    capture.now += 600ms;
+    const unsigned recoveredLine = nextLine();
+    journal.cameraRecovered("file:/data/driver.mp4", 600ms);
+    REQUIRE(capture.entries.size() == 2);
+
+    const JournalEntry& fault = capture.entries[0];
+    CHECK(fault.priority == Priority::Err);
+    CHECK(fault.messageId == message_id::kCameraFault);
+    CHECK(fault.message ==
+          "Camera fault on file:/data/driver.mp4: file:/data/driver.mp4: end of stream");
+    using Fields = std::vector<std::pair<std::string, std::string>>;
+    CHECK(fieldsOf(fault) == Fields{{"DMS_EVENT", "camera_fault"},
+                                    {"DMS_CAMERA", "file:/data/driver.mp4"},
+                                    {"DMS_REASON", "file:/data/driver.mp4: end of stream"}});
+    // The call site, not the journal's own code.
+    CHECK(log::sourcePath(fault.where.file_name()) == "test/notify/journal_test.cpp");
+    CHECK(fault.where.line() == faultLine);
+
+    const JournalEntry& recovered = capture.entries[1];
+    CHECK(recovered.priority == Priority::Notice);
+    CHECK(recovered.messageId == message_id::kCameraRecovered);
+    CHECK(recovered.message == "Camera file:/data/driver.mp4 recovered after 0.6 s");
+    CHECK(fieldsOf(recovered) == Fields{{"DMS_EVENT", "camera_recovered"},
+                                        {"DMS_CAMERA", "file:/data/driver.mp4"},
+                                        {"DMS_OUTAGE_MS", "600"},
+                                        {"DMS_SUPPRESSED_COUNT", "0"}});
+    CHECK(recovered.where.line() == recoveredLine);
+}
+
+TEST_CASE("a stop is one entry, and it writes what was still counted", "[journal]") {
+    Capture capture;
+    Journal journal = capture.journal();
+    journal.analyzerFault("http://127.0.0.1:11434", "connection refused");
+    journal.analyzerFault("http://127.0.0.1:11434", "connection refused");
+    capture.entries.clear();
+    journal.daemonStopping("SIGTERM");
+    REQUIRE(capture.entries.size() == 2);
+    CHECK(capture.entries[0].messageId == message_id::kSuppressed);
+    CHECK(capture.entries[0].field("DMS_SUPPRESSED_COUNT") == "1");
+    const JournalEntry& stop = capture.entries[1];
+    CHECK(stop.priority == Priority::Notice);
+    CHECK(stop.messageId == message_id::kDaemonStopping);
+    CHECK(stop.message == "dmsd stopping: SIGTERM");
+    CHECK(fieldsOf(stop) == std::vector<std::pair<std::string, std::string>>{
+                                {"DMS_EVENT", "daemon_stopping"}, {"DMS_REASON", "SIGTERM"}});
+
+    capture.entries.clear();
+    journal.daemonStopping("SIGINT");
+    CHECK(capture.entries.size() == 1); // nothing left to sum up
+}
+
+TEST_CASE("journal fields: the caller's CODE_FILE relative to the tree, CODE_LINE, CODE_FUNC",
+          "[journal][log]") {
+    const std::vector<log::Field> fields{{"DMS_EVENT", "camera_fault"}, {"DMS_CAMERA", "v4l2:/x"}};
+    const auto where = log::SourceLocation::current();
+    const std::vector<std::string> sent =
+        log::journalFields(Priority::Err, "Camera fault", message_id::kCameraFault, fields, where);
+    CHECK(sent == std::vector<std::string>{
+                      "MESSAGE=Camera fault",
+                      "PRIORITY=3",
+                      "SYSLOG_IDENTIFIER=dmsd",
+                      "MESSAGE_ID=" + std::string(message_id::kCameraFault),
+                      "CODE_FILE=test/notify/journal_test.cpp",
+                      "CODE_LINE=" + std::to_string(where.line()),
+                      "CODE_FUNC=" + std::string(log::codeFunction(where.function_name())),
+                      "DMS_EVENT=camera_fault",
+                      "DMS_CAMERA=v4l2:/x",
+                  });
+    CHECK(log::codeFunction("void dmsd::Daemon::shutdown(const std::string&)") ==
+          "dmsd::Daemon::shutdown");
+    CHECK(log::codeFunction("int main()") == "main");
+    // A path the build did not map is outside the tree: not reported.
+    CHECK(log::sourcePath("/home/someone/dmsd/base/log.cpp").empty());
+    CHECK(log::sourcePath("notify/journal.cpp") == "notify/journal.cpp");
+}
+
+TEST_CASE("stderr lines read back field by field, whatever the values hold", "[journal][log]") {
+    const std::vector<log::Field> fields{
+        {"DMS_EVENT", "alert_raised"},
+        {"DMS_REASON", "no frame for 3 s"},
+        {"DMS_EVIDENCE", R"({"general_scene":{"description":"a \"tired\" driver\\"}})"},
+        {"DMS_EMPTY", ""},
+        {"DMS_MULTILINE", "one\ntwo\tthree"},
+    };
+    const auto where = log::SourceLocation::current();
+    const std::string line = log::stderrLine(Priority::Warning, "DROWSINESS alert raised (x=1)",
+                                             message_id::kAlertRaised, fields, where, true);
+    CHECK(line.find('\n') == std::string::npos);
+    const auto parsed = test::parseLogLine(line);
+    REQUIRE(parsed);
+    CHECK(parsed->label == "warning");
+    CHECK(parsed->message == "DROWSINESS alert raised (x=1)");
+    CHECK(parsed->field("MESSAGE_ID") == std::string(message_id::kAlertRaised));
+    for (const log::Field& field : fields) {
+        INFO(field.name);
+        CHECK(parsed->field(std::string(field.name)) == field.value);
+    }
+    CHECK(parsed->field("PRIORITY") == "4");
+    CHECK(parsed->field("CODE_FILE") == "test/notify/journal_test.cpp");
+    CHECK(parsed->field("CODE_LINE") == std::to_string(where.line()));
+    // Without the location (not --verbose) the line stops at the entry's own fields.
+    const auto plain = test::parseLogLine(
+        log::stderrLine(Priority::Notice, "dmsd stopping: SIGTERM", {}, fields, where, false));
+    REQUIRE(plain);
+    CHECK(plain->label.empty());
+    CHECK_FALSE(plain->field("CODE_FILE"));
+    CHECK(plain->order.size() == fields.size());
+}
+
+TEST_CASE("log level: entries below it are not written, and it can change while running",
+          "[journal][log]") {
+    test::TempDir dir("dmsd-journal");
+    const std::string path = (dir / "stderr.txt").string();
+    std::fflush(stderr);
+    const int saved = ::dup(STDERR_FILENO);
+    REQUIRE(saved >= 0);
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    REQUIRE(file != nullptr);
+    ::dup2(::fileno(file), STDERR_FILENO);
+    log::configure(log::Backend::Stderr, Priority::Warning);
+    log::info("not written {}", 1);
+    log::warning("written {}", 2);
+    log::setLevel(Priority::Debug);
+    CHECK(log::level() == Priority::Debug);
+    log::debug("written {}", 3);
+    log::setLevel(Priority::Err);
+    log::warning("not written {}", 4);
+    log::configure(log::Backend::Stderr, Priority::Info);
+    std::fflush(stderr);
+    ::dup2(saved, STDERR_FILENO);
+    ::close(saved);
+    std::fclose(file);
+    const auto lines = test::parseLogLines(readFile(path));
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].label == "warning");
+    CHECK(lines[0].message == "written 2");
+    CHECK(lines[1].label == "debug");
+    CHECK(lines[1].message == "written 3");
+}
+
+TEST_CASE("every DMS_ field the program writes is documented, and no other prefix is used",
+          "[journal][docs]") {
+    const std::string operations = readFile(std::string(DMSD_SOURCE_DIR) + "/docs/operations.md");
+    const std::string catalog = readFile(std::string(DMSD_SOURCE_DIR) + "/systemd/dmsd.catalog");
+    const std::size_t table = operations.find("### Fields");
+    REQUIRE(table != std::string::npos);
+    const std::string fieldsTable = operations.substr(table);
+    std::set<std::string> written;
+    for (const char* module :
+         {"base", "pipeline", "llm", "alerts", "notify", "config", "daemon", "batch", "cli"}) {
+        for (const auto& entry :
+             fs::recursive_directory_iterator(fs::path(DMSD_SOURCE_DIR) / module)) {
+            const std::string ext = entry.path().extension().string();
+            if (ext != ".cpp" && ext != ".h") {
+                continue;
+            }
+            const std::string text = readFile(entry.path().string());
+            INFO(entry.path().string());
+            CHECK(text.find("\"DMSD_") == std::string::npos);
+            for (std::size_t at = text.find("\"DMS_"); at != std::string::npos;
+                 at = text.find("\"DMS_", at + 1)) {
+                std::size_t end = at + 1;
+                while (end < text.size() &&
+                       (std::isupper(static_cast<unsigned char>(text[end])) ||
+                        std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '_')) {
+                    ++end;
+                }
+                written.insert(text.substr(at + 1, end - at - 1));
+            }
+        }
+    }
+    CHECK(written.size() > 25);
+    for (const std::string& name : written) {
+        INFO(name);
+        CHECK(fieldsTable.find("`" + name + "`") != std::string::npos);
+    }
+    // The catalog names only fields that exist.
+    for (std::size_t at = catalog.find("DMS_"); at != std::string::npos;
+         at = catalog.find("DMS_", at + 1)) {
+        std::size_t end = at;
+        while (end < catalog.size() &&
+               (std::isupper(static_cast<unsigned char>(catalog[end])) || catalog[end] == '_')) {
+            ++end;
+        }
+        const std::string name = catalog.substr(at, end - at);
+        INFO(name);
+        CHECK(written.contains(name));
+    }
 }
