@@ -296,7 +296,7 @@ alerts:
     }
 
     {
-        INFO("docs/batch.md: a sequence line and a summary line of dmsd analyze");
+        INFO("docs/batch.md: a sequence, an alert and a summary line of dmsd analyze");
         h.daemon().signal(SIGTERM);
         REQUIRE(h.daemon().wait(10s));
         const auto output = h.dir() / "trip.jsonl";
@@ -305,6 +305,7 @@ alerts:
         INFO(out);
         REQUIRE(code == 0);
         std::optional<json::value> sequence;
+        std::optional<json::value> alert;
         std::optional<json::value> summary;
         std::istringstream lines(readFile(output));
         for (std::string line; std::getline(lines, line);) {
@@ -312,12 +313,17 @@ alerts:
             if (v.at("type") == "sequence" && !v.at("alerts").as_array().empty() && !sequence) {
                 sequence = v;
             }
+            if (v.at("type") == "alert" && !alert) {
+                alert = v;
+            }
             if (v.at("type") == "summary") {
                 summary = v;
             }
         }
         REQUIRE(sequence);
+        REQUIRE(alert);
         REQUIRE(summary);
+        checkShape(example("docs/batch.md", "analyze-alert"), *alert, {true, {}});
         checkShape(example("docs/batch.md", "analyze-sequence"), *sequence, {true, {}});
         checkShape(example("docs/batch.md", "analyze-summary"), *summary,
                    {true, {"$.alerts_raised"}});
