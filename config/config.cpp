@@ -128,7 +128,8 @@ json::object configJson(const Config& config, bool withVersion) {
 
 constexpr std::array kAllParts = {ConfigPart::Capture, ConfigPart::Sampling, ConfigPart::Encode,
                                   ConfigPart::Llm,     ConfigPart::Analyses, ConfigPart::Alerts,
-                                  ConfigPart::Dbus,    ConfigPart::Can,      ConfigPart::Snapshots};
+                                  ConfigPart::Dbus,    ConfigPart::Can,      ConfigPart::Snapshots,
+                                  ConfigPart::Vision};
 
 bool partDiffers(const Config& a, const Config& b, ConfigPart part) {
     switch (part) {
@@ -150,6 +151,8 @@ bool partDiffers(const Config& a, const Config& b, ConfigPart part) {
         return a.notify.can != b.notify.can;
     case ConfigPart::Snapshots:
         return a.notify.snapshots != b.notify.snapshots;
+    case ConfigPart::Vision:
+        return a.vision != b.vision;
     }
     return true;
 }
@@ -176,6 +179,8 @@ std::string_view configPartName(ConfigPart part) {
         return "notify.can";
     case ConfigPart::Snapshots:
         return "notify.snapshots";
+    case ConfigPart::Vision:
+        return "vision";
     }
     return "?";
 }

@@ -15,6 +15,7 @@
 #include "llm/settings.h"
 #include "notify/settings.h"
 #include "pipeline/settings.h"
+#include "vision/settings.h"
 
 namespace dmsd {
 
@@ -29,6 +30,7 @@ struct Config {
     AnalysesSettings analyses;
     AlertsSettings alerts;
     NotifySettings notify;
+    VisionSettings vision;
 
     friend bool operator==(const Config&, const Config&) = default;
 
@@ -42,6 +44,7 @@ struct Config {
         k.section("analyses", s.analyses);
         k.section("alerts", s.alerts);
         k.section("notify", s.notify);
+        k.section("vision", s.vision);
         k.crossCheck(
             {"sampling.frames_per_sequence", "sampling.interval", "capture.fps"},
             [&s] { return framesFitProblem(s.capture, s.sampling); }, "");
@@ -49,9 +52,21 @@ struct Config {
 };
 
 /// Parts of the configuration that can be restarted independently on reload.
-enum class ConfigPart { Capture, Sampling, Encode, Llm, Analyses, Alerts, Dbus, Can, Snapshots };
+enum class ConfigPart {
+    Capture,
+    Sampling,
+    Encode,
+    Llm,
+    Analyses,
+    Alerts,
+    Dbus,
+    Can,
+    Snapshots,
+    Vision
+};
 
-/// Name of a part as in the YAML: "capture", ..., "notify.dbus", "notify.can", "notify.snapshots".
+/// Name of a part as in the YAML: "capture", ..., "notify.dbus", "notify.can",
+/// "notify.snapshots", "vision".
 std::string_view configPartName(ConfigPart part);
 
 /// The parts whose settings differ between \a a and \a b, in enum order.
