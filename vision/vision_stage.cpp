@@ -104,7 +104,7 @@ void VisionStage::setState(VisionState state, std::string reason) {
 }
 
 void VisionStage::run() {
-    // The model is loaded here, not in start(): loading takes about a second
+    // The model is loaded here, not in start(): loading takes seconds
     // and the caller (the daemon's loop) must not wait for it.
     auto opened = FaceAnalyzer::open(settings_);
     if (auto* error = std::get_if<std::string>(&opened)) {
