@@ -12,6 +12,11 @@ pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 # GLib comes with GStreamer; base/ uses its SHA-256 (GChecksum).
 pkg_check_modules(GLIB REQUIRED IMPORTED_TARGET glib-2.0)
+# vision/: dlib (HOG face detector, correlation tracker, 68-point shape
+# predictor) through the CMake config Debian ships; OpenCV for the resize and
+# solvePnP only (core, imgproc, calib3d), so nothing else of OpenCV is linked.
+find_package(dlib REQUIRED CONFIG)
+find_package(OpenCV REQUIRED CONFIG COMPONENTS core imgproc calib3d)
 
 # Boost.Asio/Beast: one io_context per process, no deprecated interfaces.
 add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)

@@ -129,7 +129,7 @@ json::object configJson(const Config& config, bool withVersion) {
 constexpr std::array kAllParts = {ConfigPart::Capture, ConfigPart::Sampling, ConfigPart::Encode,
                                   ConfigPart::Llm,     ConfigPart::Analyses, ConfigPart::Alerts,
                                   ConfigPart::Dbus,    ConfigPart::Can,      ConfigPart::Snapshots,
-                                  ConfigPart::Log,     ConfigPart::Metrics};
+                                  ConfigPart::Log,     ConfigPart::Metrics,  ConfigPart::Vision};
 
 bool partDiffers(const Config& a, const Config& b, ConfigPart part) {
     switch (part) {
@@ -155,6 +155,8 @@ bool partDiffers(const Config& a, const Config& b, ConfigPart part) {
         return a.logging != b.logging;
     case ConfigPart::Metrics:
         return a.metrics != b.metrics;
+    case ConfigPart::Vision:
+        return a.vision != b.vision;
     }
     return true;
 }
@@ -185,6 +187,8 @@ std::string_view configPartName(ConfigPart part) {
         return "log";
     case ConfigPart::Metrics:
         return "metrics";
+    case ConfigPart::Vision:
+        return "vision";
     }
     return "?";
 }

@@ -17,6 +17,7 @@
 #include "llm/settings.h"
 #include "notify/settings.h"
 #include "pipeline/settings.h"
+#include "vision/settings.h"
 
 namespace dmsd {
 
@@ -33,6 +34,7 @@ struct Config {
     NotifySettings notify;
     log::LogSettings logging; ///< `log:` (base/log.h)
     MetricsSettings metrics;  ///< `metrics:` (base/prometheus.h)
+    VisionSettings vision;
 
     friend bool operator==(const Config&, const Config&) = default;
 
@@ -48,6 +50,7 @@ struct Config {
         k.section("notify", s.notify);
         k.section("log", s.logging);
         k.section("metrics", s.metrics);
+        k.section("vision", s.vision);
         k.crossCheck(
             {"sampling.frames_per_sequence", "sampling.interval", "capture.fps"},
             [&s] { return framesFitProblem(s.capture, s.sampling); }, "");
@@ -66,11 +69,12 @@ enum class ConfigPart {
     Can,
     Snapshots,
     Log,
-    Metrics
+    Metrics,
+    Vision
 };
 
 /// Name of a part as in the YAML: "capture", ..., "notify.dbus", "notify.can", "notify.snapshots",
-/// "log", "metrics".
+/// "log", "metrics", "vision".
 std::string_view configPartName(ConfigPart part);
 
 /// The parts whose settings differ between \a a and \a b, in enum order.

@@ -277,7 +277,12 @@ void Section::crossCheck(std::initializer_list<std::string_view> keys, const Cro
     }
     if (culprit) {
         fail(culprit->second, culprit->first, *problem, accepted);
+        return;
     }
+    // No file set any of the keys: the built-in defaults themselves do not
+    // hold here (the default vision model is not installed, for instance).
+    // Reported at the section, naming the first key, rather than passed over.
+    fail(where_, path(*keys.begin()), *problem, accepted);
 }
 
 std::string Section::describeNode(const Node& node) {

@@ -182,7 +182,7 @@ TEST_CASE("unknown keys name the file, position and path, with a near miss", "[c
           "main.yaml:2:3: capture.colour: unknown key (accepted: source, width, height, fps)");
     CHECK(onlyError("captur: {}\n") ==
           "main.yaml:1:1: captur: unknown key; did you mean 'capture'? (accepted: version, "
-          "capture, sampling, encode, llm, analyses, alerts, notify, log, metrics)");
+          "capture, sampling, encode, llm, analyses, alerts, notify, log, metrics, vision)");
     CHECK(onlyError("llm:\n  options:\n    num_ctxt: 1\n") ==
           "main.yaml:3:5: llm.options.num_ctxt: unknown key; did you mean 'num_ctx'? (accepted: "
           "temperature, top_k, top_p, num_ctx, num_predict, seed)");
@@ -222,7 +222,7 @@ TEST_CASE("wrong types are reported with the accepted values", "[config][errors]
           "llava:7b)");
     CHECK(onlyError("- capture\n") ==
           "main.yaml:1:1: the top level must be a map of sections (accepted: version, capture, "
-          "sampling, encode, llm, analyses, alerts, notify, log, metrics)");
+          "sampling, encode, llm, analyses, alerts, notify, log, metrics, vision)");
     // Booleans take the YAML 1.1 spellings.
     CHECK_FALSE(valid("notify: { dbus: { enabled: off } }").notify.dbus.enabled);
     CHECK(valid("notify: { can: { enabled: Yes } }").notify.can.enabled);
@@ -661,4 +661,37 @@ TEST_CASE("docs/configuration.md describes every key the program reads", "[confi
         INFO(key);
         CHECK(documented(key));
     }
+}
+
+TEST_CASE("vision: a missing or unreadable landmark model is an error naming key and path",
+          "[config][errors][vision]") {
+    CHECK(onlyError("vision:\n  model: /nonexistent/landmarks.dat\n") ==
+          "main.yaml:2:10: vision.model: landmark model \"/nonexistent/landmarks.dat\" does not "
+          "exist (Debian package libdlib-data installs "
+          "/usr/share/dlib/shape_predictor_68_face_landmarks.dat) (accepted: a readable dlib "
+          "68-point shape predictor file, or enabled: false)");
+    // The message points at the file that set the path, not at a later
+    // drop-in that only switched vision on.
+    const ConfigLoad split = load(
+        std::vector<ConfigSource>{{"main.yaml", "vision:\n  model: /nonexistent/landmarks.dat\n"},
+                                  {"conf.d/50-fleet.yaml", "vision:\n  enabled: true\n"}});
+    REQUIRE(split.errors.size() == 1);
+    CHECK(split.errors[0].format().starts_with(
+        "main.yaml:2:10: vision.model: landmark model \"/nonexistent/landmarks.dat\""));
+    // A directory is not a model.
+    CHECK(onlyError("vision:\n  model: /tmp\n")
+              .starts_with("main.yaml:2:10: vision.model: landmark model \"/tmp\" is not a "
+                           "regular file"));
+    // Vision off: the model is not needed.
+    const Config off = valid("vision:\n  enabled: false\n  model: /nonexistent/landmarks.dat\n");
+    CHECK_FALSE(off.vision.enabled);
+    // The thresholds are read into the vision settings.
+    const Config tuned = valid("vision:\n  detect_interval: 3\n  eyes_closed_after: 1500ms\n"
+                               "  cone_center_pitch: -12\n");
+    CHECK(tuned.vision.detectInterval == 3);
+    CHECK(tuned.vision.signals.eyesClosedAfter == 1500ms);
+    CHECK(tuned.vision.signals.coneCenterPitchDeg == -12.0);
+    CHECK(onlyError("vision:\n  downscale_width: 40\n") ==
+          "main.yaml:2:20: vision.downscale_width: 40 is out of range (accepted: 80..7680)");
+    CHECK(changedParts(Config{}, tuned) == std::vector<ConfigPart>{ConfigPart::Vision});
 }

@@ -1,0 +1,269 @@
+#include "vision/face_analyzer.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/opencv/cv_image.h>
+#include <dlib/serialize.h>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <numbers>
+#include <opencv2/calib3d.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <time.h>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace dmsd {
+namespace {
+
+using Luma = dlib::cv_image<unsigned char>;
+
+/// The landmark model is immutable once loaded and `shape_predictor::operator()`
+/// is const, so every analyzer of the process (the batch workers of
+/// `dmsd analyze`) shares one copy of its ~100 MB instead of one each.
+std::variant<std::shared_ptr<const dlib::shape_predictor>, std::string>
+sharedModel(const std::string& path) {
+    static std::mutex mutex;
+    static std::map<std::string, std::weak_ptr<const dlib::shape_predictor>> loaded;
+    const std::lock_guard lock(mutex);
+    if (auto model = loaded[path].lock()) {
+        return model;
+    }
+    if (auto problem = landmarkModelProblem(path)) {
+        return *problem;
+    }
+    auto model = std::make_shared<dlib::shape_predictor>();
+    try {
+        dlib::deserialize(path) >> *model;
+    } catch (const std::exception& e) {
+        // dlib's messages span lines; the reason goes on one journal line.
+        std::string reason = e.what();
+        std::replace(reason.begin(), reason.end(), '\n', ' ');
+        return fmt::format("landmark model \"{}\" is not a dlib shape predictor: {}", path, reason);
+    }
+    if (model->num_parts() != 68) {
+        return fmt::format("landmark model \"{}\" has {} landmarks, not 68", path,
+                           model->num_parts());
+    }
+    loaded[path] = model;
+    return std::shared_ptr<const dlib::shape_predictor>(std::move(model));
+}
+
+/// A generic face in millimetres, in the camera's axes (x right, y down, z
+/// away from the camera) so that a face looking into the camera has no
+/// rotation: nose tip, chin, outer eye corners, mouth corners (the widely
+/// used average-face points). Only the ratios matter for the rotation.
+const std::array<cv::Point3d, 6> kFaceModel = {{
+    {0.0, 0.0, 0.0},         // 30: nose tip
+    {0.0, 330.0, 65.0},      // 8: chin
+    {-225.0, -170.0, 135.0}, // 36: the driver's right eye, outer corner
+    {225.0, -170.0, 135.0},  // 45: left eye, outer corner
+    {-150.0, 150.0, 125.0},  // 48: mouth, right corner
+    {150.0, 150.0, 125.0},   // 54: mouth, left corner
+}};
+constexpr std::array<int, 6> kPoseLandmarks = {30, 8, 36, 45, 48, 54};
+
+/// Below this peak-to-sidelobe ratio the correlation tracker has lost the
+/// face (dlib's tracker reads well above 10 on a steady face).
+constexpr double kTrackerLostPsr = 7.0;
+
+double degrees(double radians) {
+    return radians * 180.0 / std::numbers::pi;
+}
+
+/// The SVM margin of dlib's HOG detector (0 at its threshold; clear faces
+/// score 1 or more) as a 0..1 confidence: 0.5 at the threshold, 1 from 1.
+double detectionConfidence(double score) {
+    return std::clamp(0.5 + score / 2.0, 0.0, 1.0);
+}
+
+} // namespace
+
+std::int64_t threadCpuUs() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+LumaView lumaOf(const Frame& frame) {
+    const I420View& planes = frame.planes();
+    return {planes.data[0], planes.stride[0], planes.width, planes.height};
+}
+
+struct FaceAnalyzer::Impl {
+    VisionSettings settings;
+    std::shared_ptr<const dlib::shape_predictor> model;
+    dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
+    dlib::correlation_tracker tracker;
+    bool tracking = false;
+    bool forceDetect = true;
+    int framesSinceDetect = 0;
+    double detectConfidence = 0.0;
+    cv::Mat small; ///< the downscaled plane, reused from frame to frame
+    std::vector<dlib::rect_detection> detections;
+    std::vector<cv::Point2d> imagePoints;
+    cv::Mat rvec;
+    cv::Mat tvec;
+    bool poseValid = false;
+
+    FaceAnalysis analyze(const LumaView& luma);
+    std::optional<HeadPose> solvePose(const FaceLandmarks& landmarks, int width, int height);
+};
+
+FaceAnalysis FaceAnalyzer::Impl::analyze(const LumaView& luma) {
+    FaceAnalysis out;
+    std::int64_t t0 = threadCpuUs();
+
+    // The detector and tracker see a small copy; the landmarks the original.
+    const cv::Mat full(luma.height, luma.width, CV_8UC1, const_cast<std::uint8_t*>(luma.data),
+                       static_cast<std::size_t>(luma.stride));
+    double scale = 1.0;
+    const cv::Mat* view = &full;
+    if (luma.width > settings.downscaleWidth) {
+        scale = static_cast<double>(luma.width) / settings.downscaleWidth;
+        const int height = std::max(1, static_cast<int>(std::lround(luma.height / scale)));
+        cv::resize(full, small, cv::Size(settings.downscaleWidth, height), 0, 0, cv::INTER_AREA);
+        view = &small;
+    }
+    const Luma image(*view);
+    std::int64_t t1 = threadCpuUs();
+    out.cost.downscaleUs = t1 - t0;
+
+    std::optional<dlib::drectangle> box;
+    double confidence = 0.0;
+    if (tracking && !forceDetect && framesSinceDetect < settings.detectInterval) {
+        // Between two detections (a fraction of a second) the face keeps its
+        // size: the translation-only update costs about half of the one that
+        // also searches scales (measured, docs/performance.md).
+        const double psr = tracker.update_noscale(image);
+        t0 = t1;
+        t1 = threadCpuUs();
+        out.cost.trackUs = t1 - t0;
+        if (psr >= kTrackerLostPsr) {
+            box = tracker.get_position();
+            // The tracker vouches for no more than the detection it started from.
+            confidence = std::min(detectConfidence, std::clamp(psr / 20.0, 0.0, 1.0));
+            ++framesSinceDetect;
+        }
+    }
+    if (!box) {
+        detections.clear();
+        detector(image, detections, 0.0);
+        t0 = t1;
+        t1 = threadCpuUs();
+        out.cost.detectUs = t1 - t0;
+        out.face.detected = true;
+        forceDetect = false;
+        framesSinceDetect = 1;
+        // The driver is the largest face (a passenger or a face on a
+        // poster is smaller from the driver's camera).
+        const auto largest = std::max_element(
+            detections.begin(), detections.end(),
+            [](const auto& a, const auto& b) { return a.rect.area() < b.rect.area(); });
+        if (largest == detections.end()) {
+            tracking = false;
+            return out;
+        }
+        detectConfidence = detectionConfidence(largest->detection_confidence);
+        confidence = detectConfidence;
+        tracker.start_track(image, dlib::drectangle(largest->rect));
+        tracking = true;
+        box = dlib::drectangle(largest->rect);
+    }
+
+    const dlib::rectangle fullBox(std::lround(box->left() * scale), std::lround(box->top() * scale),
+                                  std::lround(box->right() * scale),
+                                  std::lround(box->bottom() * scale));
+    const dlib::full_object_detection shape = (*model)(Luma(full), fullBox);
+    t0 = t1;
+    t1 = threadCpuUs();
+    out.cost.landmarksUs = t1 - t0;
+
+    out.face.present = true;
+    out.face.confidence = confidence;
+    out.face.box = {static_cast<double>(fullBox.left()), static_cast<double>(fullBox.top()),
+                    static_cast<double>(fullBox.width()), static_cast<double>(fullBox.height())};
+    for (unsigned long i = 0; i < shape.num_parts() && i < out.face.landmarks.size(); ++i) {
+        out.face.landmarks[i] = {static_cast<double>(shape.part(i).x()),
+                                 static_cast<double>(shape.part(i).y())};
+    }
+    out.face.pose = solvePose(out.face.landmarks, luma.width, luma.height);
+    out.cost.poseUs = threadCpuUs() - t1;
+    return out;
+}
+
+std::optional<HeadPose> FaceAnalyzer::Impl::solvePose(const FaceLandmarks& landmarks, int width,
+                                                      int height) {
+    imagePoints.clear();
+    for (int index : kPoseLandmarks) {
+        const Point2& p = landmarks[static_cast<std::size_t>(index)];
+        imagePoints.emplace_back(p.x, p.y);
+    }
+    // No calibration is known: a pinhole camera with the focal length equal
+    // to the image width (about a 53 degree horizontal field of view, that of
+    // a typical cabin camera), the principal point at the centre, no
+    // distortion. Yaw and pitch near the centre of the image depend little
+    // on the focal length.
+    const double f = static_cast<double>(width);
+    const cv::Matx33d camera(f, 0.0, width / 2.0, 0.0, f, height / 2.0, 0.0, 0.0, 1.0);
+    const std::vector<cv::Point3d> model(kFaceModel.begin(), kFaceModel.end());
+    // From one frame to the next the head moves little: the last pose is
+    // the starting point of the iteration, which keeps it on the right one
+    // of the two mirror solutions a few points allow.
+    const bool ok = cv::solvePnP(model, imagePoints, camera, cv::noArray(), rvec, tvec, poseValid,
+                                 cv::SOLVEPNP_ITERATIVE);
+    if (!ok || tvec.empty() || !(tvec.at<double>(2) > 0.0) || !cv::checkRange(rvec)) {
+        poseValid = false;
+        return std::nullopt;
+    }
+    poseValid = true;
+    cv::Matx33d r;
+    cv::Rodrigues(rvec, r);
+    // r = Rz(gamma) * Ry(beta) * Rx(alpha) in the camera's axes (y down, z
+    // forward); the signs turn them into the conventions of HeadPose.
+    const double beta = std::asin(std::clamp(-r(2, 0), -1.0, 1.0));
+    const double alpha = std::atan2(r(2, 1), r(2, 2));
+    const double gamma = std::atan2(r(1, 0), r(0, 0));
+    return HeadPose{-degrees(beta), -degrees(alpha), -degrees(gamma)};
+}
+
+std::variant<std::unique_ptr<FaceAnalyzer>, std::string>
+FaceAnalyzer::open(const VisionSettings& settings) {
+    // One vision thread per stream: OpenCV must not start worker threads of
+    // its own behind the daemon's back (resize would use them).
+    cv::setNumThreads(0);
+    auto model = sharedModel(settings.model);
+    if (auto* error = std::get_if<std::string>(&model)) {
+        return std::move(*error);
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->settings = settings;
+    impl->model = std::get<0>(std::move(model));
+    return std::unique_ptr<FaceAnalyzer>(new FaceAnalyzer(std::move(impl)));
+}
+
+FaceAnalyzer::FaceAnalyzer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+}
+FaceAnalyzer::~FaceAnalyzer() = default;
+
+FaceAnalysis FaceAnalyzer::analyze(const LumaView& luma) {
+    return impl_->analyze(luma);
+}
+
+void FaceAnalyzer::reset() {
+    impl_->tracking = false;
+    impl_->forceDetect = true;
+    impl_->poseValid = false;
+}
+
+void FaceAnalyzer::detectNext() {
+    impl_->forceDetect = true;
+}
+
+} // namespace dmsd

@@ -1,0 +1,85 @@
+#pragma once
+
+/// \file
+/// `FaceAnalyzer`: finds the driver's face in a luma (Y) plane and measures
+/// it. dlib's HOG frontal face detector on the plane downscaled to
+/// `vision.downscale_width`, every `vision.detect_interval` frames; dlib's
+/// correlation tracker in between; dlib's 68-point shape predictor on the
+/// full-resolution plane; head pose from six landmarks with OpenCV's
+/// solvePnP against a generic 3D face. dlib and OpenCV stay behind the
+/// pimpl: this header includes neither.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "pipeline/frame.h"
+#include "vision/settings.h"
+#include "vision/signals.h"
+
+namespace dmsd {
+
+/// A read-only 8-bit grey image: the Y plane of a frame, or any luma buffer.
+struct LumaView {
+    const std::uint8_t* data = nullptr;
+    int stride = 0; ///< bytes from one row to the next
+    int width = 0;
+    int height = 0;
+};
+
+/// The Y plane of \a frame (no copy; valid while the frame lives).
+LumaView lumaOf(const Frame& frame);
+
+/// Thread CPU time one `analyze()` spent in each step, in microseconds.
+struct AnalysisCost {
+    std::int64_t downscaleUs = 0;
+    std::int64_t detectUs = 0;    ///< the full detector (0 on a tracking frame)
+    std::int64_t trackUs = 0;     ///< the correlation tracker (0 on a detection frame)
+    std::int64_t landmarksUs = 0; ///< the shape predictor
+    std::int64_t poseUs = 0;      ///< solvePnP
+    std::int64_t totalUs() const { return downscaleUs + detectUs + trackUs + landmarksUs + poseUs; }
+};
+
+/// What the analyzer of one stream found in one frame.
+struct FaceAnalysis {
+    FaceObservation face;
+    AnalysisCost cost;
+};
+
+/// The detector, tracker, landmark model and pose solver of one video
+/// stream (it remembers the face between frames). Not thread-safe: one
+/// thread uses it. Loading reads a 95 MiB model (1.3 s of CPU in bench_vision).
+class FaceAnalyzer {
+public:
+    /// Loads the model of \a settings.model. The error says what failed and
+    /// names the path (missing, unreadable, not a dlib shape predictor).
+    static std::variant<std::unique_ptr<FaceAnalyzer>, std::string>
+    open(const VisionSettings& settings);
+
+    ~FaceAnalyzer();
+    FaceAnalyzer(const FaceAnalyzer&) = delete;
+    FaceAnalyzer& operator=(const FaceAnalyzer&) = delete;
+
+    /// Analyses the next frame of the stream. Throws what dlib or OpenCV
+    /// throw (std::exception); `VisionStage` turns that into its failed state.
+    FaceAnalysis analyze(const LumaView& luma);
+
+    /// Forgets the tracked face: the next frame runs the full detector.
+    void reset();
+
+    /// Runs the full detector on the next frame (a caller that knows the
+    /// scene changed, e.g. the benchmark timing both kinds of frame).
+    void detectNext();
+
+    struct Impl;
+
+private:
+    explicit FaceAnalyzer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+/// CPU time of the calling thread, in microseconds (CLOCK_THREAD_CPUTIME_ID).
+std::int64_t threadCpuUs();
+
+} // namespace dmsd
