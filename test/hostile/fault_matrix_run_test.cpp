@@ -88,13 +88,14 @@ alerts:
 
     // Nothing lost: every sampled window (one a second of video) was analysed
     // (answered or failed), superseded by a newer one, or skipped as static;
-    // at most two are in the pump (one asked, one waiting).
+    // at most two are in the pump (one asked, one waiting), one in the making,
+    // and one may be dropped when the file starts again (the camera restarts).
     const std::uint64_t windows = counter(after, "frames_captured") / 10;
     const std::uint64_t accounted = counter(after, "sequences_analysed") +
                                     counter(after, "sequences_superseded") +
                                     counter(after, "sequences_skipped_static");
     INFO("windows " << windows << ", accounted " << accounted);
-    CHECK(accounted + 3 >= windows);
+    CHECK(accounted + 4 >= windows);
     CHECK(h.daemon().running());
 }
 

@@ -118,6 +118,17 @@ void BusSignals::drain(std::chrono::milliseconds quiet) {
     }
 }
 
+void BusSignals::readFor(std::chrono::milliseconds period) {
+    const auto until = std::chrono::steady_clock::now() + period;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            until - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || !readOne(left)) {
+            return; // the period is over, or the monitor has ended
+        }
+    }
+}
+
 std::set<std::string> BusSignals::raised() const {
     std::set<std::string> out;
     for (const Seen& s : seen_) {

@@ -60,6 +60,8 @@ public:
                  std::chrono::milliseconds timeout);
     /// Reads what arrives until nothing comes for \a quiet.
     void drain(std::chrono::milliseconds quiet);
+    /// Reads what arrives for \a period.
+    void readFor(std::chrono::milliseconds period);
     /// Kinds of every AlertRaised seen.
     std::set<std::string> raised() const;
     const std::vector<Seen>& seen() const { return seen_; }

@@ -69,7 +69,7 @@ alerts:
     const Clock::time_point start = Clock::now();
     const auto soak = 120s;
     while (Clock::now() - start < soak) {
-        signals.drain(2s); // reads the bus for 2 s (returns when it stays quiet that long)
+        signals.readFor(2s); // the bus's signals meanwhile
         REQUIRE(h.daemon().running());
         const json::object status = h.status(); // throws when GetStatus does not answer
         ++statusCalls;
