@@ -18,6 +18,8 @@
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
+#include "base/json.h"
+
 namespace dmsd::hostile {
 
 namespace asio = boost::asio;
@@ -263,11 +265,11 @@ asio::awaitable<void> HostileProxy::session(tcp::socket socket) {
             if (target == "/_hostile/config" && req.method() == http::verb::post) {
                 if (auto problem = configure(req.body())) {
                     status = 400;
-                    body = json::serialize(json::object{{"error", *problem}});
+                    body = writeJson(json::object{{"error", *problem}});
                 }
             }
             if (status == 200) {
-                body = json::serialize(state());
+                body = writeJson(state());
             }
             if (!co_await writeAll(stream, head(status, status == 200 ? "OK" : "Bad Request",
                                                 "application/json", body.size()) +
@@ -329,7 +331,7 @@ asio::awaitable<void> HostileProxy::session(tcp::socket socket) {
                                   {"status", status},
                                   {"model", answer.model},
                                   {"content", answer.content.substr(0, 2000)}};
-                log_ << json::serialize(line) << '\n';
+                log_ << writeJson(line) << '\n';
                 log_.flush();
             }
         }
@@ -393,7 +395,7 @@ asio::awaitable<void> HostileProxy::session(tcp::socket socket) {
                 // A lone continuation byte, an overlong '/', an encoded surrogate.
                 content = intoFirstString(content, "\x80\xC0\xAF\xED\xA0\x80");
             } else if (fault == "control_chars") {
-                content = intoFirstString(content, std::string_view("\x01\x00\x1b[2J\x7f", 8));
+                content = intoFirstString(content, std::string_view("\x01\x00\x1b[2J\x7f", 7));
             } else if (fault == "huge_string") {
                 const std::string pad(options_.hugeBytes, 'x');
                 const std::size_t brace = content.find('{');
