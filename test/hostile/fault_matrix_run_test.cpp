@@ -39,7 +39,7 @@ void runMatrix(const std::string& mode, const std::string& fault, const std::str
     yaml.replace(yaml.find(url), url.size(), proxy.url());
     const std::string timeout = "  timeout: 5s\n";
     yaml.replace(yaml.find(timeout), timeout.size(),
-                 fmt::format("  timeout: 4s\n  mode: {}\n", mode));
+                 fmt::format("  timeout: 10s\n  mode: {}\n", mode));
     yaml += R"(sampling:
   interval: 1s
   frames_per_sequence: 2

@@ -439,6 +439,11 @@ asio::awaitable<void> HostileProxy::session(tcp::socket socket) {
         }
         if (fault == "reset") {
             co_await writeAll(stream, head(status, resp.reason(), contentType, body.size()) + half);
+            // Let the half body leave first: a reset with data still queued
+            // discards it, and the client would see a refused connection
+            // rather than one lost mid-answer.
+            asio::steady_timer timer(stream.get_executor(), 200ms);
+            co_await timer.async_wait(kTuple);
             boost::system::error_code ignored;
             stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);
             stream.socket().close(ignored);
