@@ -146,7 +146,12 @@ void analyzeMatrix(const std::string& mode, const std::string& fault) {
     for (const auto& sequence : run.sequences) {
         errors += errorsIn(sequence);
     }
-    CHECK(errors >= 1);
+    // A reset is retried (with backoff, up to six attempts, when no byte of
+    // the answer had been read): the first faults may all be absorbed, and
+    // the answers that came are whole ones. Every other fault fails requests.
+    if (fault != "reset") {
+        CHECK(errors >= 1);
+    }
     CHECK(run.summary.at("failures").to_number<int>() == errors);
     // Exit 1 exactly when some sequence had every analysis failing.
     CHECK(run.exitCode == (run.summary.at("sequences_failed").to_number<int>() > 0 ? 1 : 0));
