@@ -488,6 +488,9 @@ struct HttpTransport::Impl {
                     x.body.append(chunk.data(), got);
                 }
                 if (pec) {
+                    if (pec.category() == httpErrors()) {
+                        protocolViolation(fmt::format("malformed HTTP ({})", pec.message()));
+                    }
                     fail(pec);
                     co_return;
                 }
@@ -516,6 +519,7 @@ struct HttpTransport::Impl {
                 boost::system::error_code eofEc;
                 parser.put_eof(eofEc);
                 f.closeDelimited = true;
+                protocolViolation("a body delimited only by closing the connection");
                 f.phase = Phase::Done;
                 co_return;
             }
@@ -536,6 +540,12 @@ struct HttpTransport::Impl {
         }
         f.phase = Phase::Done;
         f.keepAlive = parser.keep_alive();
+        if (x.status < 200) {
+            // An interim response (101 Switching Protocols, ...) where the answer
+            // belongs: dmsd asked for no upgrade, and what follows is not HTTP.
+            protocolViolation(
+                fmt::format("an interim response (HTTP {}) in place of the answer", x.status));
+        }
         // Bytes beyond the response, already read or waiting in the socket:
         // a server (or a proxy) that sends them is not telling where its
         // answers end, so none of what it sent is trusted.

@@ -60,6 +60,15 @@ AnalysisError makeError(AnalysisError::Kind kind, std::string message, int statu
     return AnalysisError{kind, status, std::move(message)};
 }
 
+/// A model name as Ollama compares them: case-insensitive, `x` is `x:latest`.
+std::string canonicalModel(std::string_view name) {
+    std::string out = toLower(name);
+    if (out.find(':') == std::string::npos) {
+        out += ":latest";
+    }
+    return out;
+}
+
 /// Reads one `/api/chat` answer: NDJSON lines (streamed) or one JSON object.
 class ChatReader final : public ResponseReader {
 public:
@@ -86,6 +95,16 @@ public:
         if (const json::value* e = o.if_contains("error")) {
             serverError_ = e->is_string() ? std::string(e->get_string()) : writeJson(*e);
             return false;
+        }
+        // An answer from another model than the one asked (a server or proxy
+        // mixing up requests, a model swapped behind the name) was not made by
+        // the prompts and schema dmsd tuned for its model: not trusted.
+        if (const json::value* m = o.if_contains("model"); m != nullptr) {
+            const std::string named = m->is_string() ? std::string(m->get_string()) : writeJson(*m);
+            if (canonicalModel(named) != canonicalModel(client_.model())) {
+                otherModel_ = named.substr(0, 120);
+                return false;
+            }
         }
         if (const json::value* m = o.if_contains("message"); m != nullptr && m->is_object()) {
             if (const json::value* c = m->get_object().if_contains("content");
@@ -130,6 +149,15 @@ public:
             const Retry retry = isSingleImageError(e) ? Retry::No : Retry::Once;
             return std::pair{std::move(e), retry};
         }
+        if (otherModel_) {
+            return std::pair{
+                makeError(K::InvalidAnswer,
+                          fmt::format("{}: {} answered as model \"{}\", not the "
+                                      "model asked (\"{}\"); the answer is not "
+                                      "trusted",
+                                      what_, client_.url(), *otherModel_, client_.model())),
+                Retry::No};
+        }
         if (badLine_) {
             return std::pair{makeError(K::MalformedBody,
                                        fmt::format("{}: {} sent a line that is not JSON: \"{}\"",
@@ -157,6 +185,7 @@ private:
     bool done_ = false;
     std::optional<std::string> serverError_;
     std::optional<std::string> badLine_;
+    std::optional<std::string> otherModel_;
 };
 
 /// Takes any complete response as it is (health requests judge the status themselves).

@@ -745,13 +745,16 @@ TEST_CASE("framing the client cannot check is not trusted: close-delimited, 101,
     REQUIRE_FALSE(closeDelimited.ok());
     CHECK(closeDelimited.error->kind == AnalysisError::Kind::MalformedBody);
     CHECK_THAT(closeDelimited.error->message, Catch::Contains("closing the connection"));
+    CHECK(client->stats().protocolErrors == 1);
     const ChatOutcome upgrade = runAwait(io, client->chat(q));
     REQUIRE_FALSE(upgrade.ok());
     CHECK(upgrade.error->kind == AnalysisError::Kind::HttpStatus);
     CHECK(upgrade.error->httpStatus == 101);
+    CHECK(client->stats().protocolErrors == 2);
     const ChatOutcome badChunk = runAwait(io, client->chat(q));
     REQUIRE_FALSE(badChunk.ok());
     CHECK(badChunk.error->kind == AnalysisError::Kind::MalformedBody);
+    CHECK(client->stats().protocolErrors == 3);
     const ChatOutcome fine = runAwait(io, client->chat(q));
     REQUIRE(fine.ok());
     // None of the three connections was reused.
@@ -842,4 +845,31 @@ TEST_CASE("a response that says Connection: close is not pooled", "[client][fram
     REQUIRE(runAwait(io, client->chat(q)).ok());
     CHECK(client->stats().retries == 0); // a fresh connection, not a stale pooled one
     CHECK(server.connections == 2);
+}
+
+TEST_CASE("an answer naming another model is not trusted; x and x:latest are one model",
+          "[client]") {
+    asio::io_context io;
+    RawServer server(io, [](const std::string&, int index) {
+        std::string line = doneLine(R"({"state":"SLEEPY"})");
+        if (index == 0) {
+            const std::string from = R"("model":"m")";
+            line.replace(line.find(from), from.size(), R"("model":"other:13b")");
+        } else if (index == 1) {
+            const std::string from = R"("model":"m")";
+            line.replace(line.find(from), from.size(), R"("model":"M:latest")");
+        }
+        return Reply{{jsonResponse(200, line)}};
+    });
+    auto client = OllamaClient::create(io.get_executor(), settingsFor(server)); // m:latest
+    ChatRequest q = question();
+    q.stream = false;
+    const ChatOutcome other = runAwait(io, client->chat(q));
+    REQUIRE_FALSE(other.ok());
+    CHECK(other.error->kind == AnalysisError::Kind::InvalidAnswer);
+    CHECK_THAT(other.error->message,
+               Catch::Contains("other:13b") && Catch::Contains("not the model asked"));
+    CHECK(other.attempts == 1);
+    CHECK(runAwait(io, client->chat(q)).ok()); // "M:latest"
+    CHECK(runAwait(io, client->chat(q)).ok()); // "m"
 }
