@@ -12,6 +12,8 @@
 
 #include <systemd/sd-journal.h>
 
+#include "base/redact.h"
+
 namespace dmsd::log {
 namespace {
 
@@ -86,6 +88,15 @@ void write(Priority priority, std::string_view message, std::string_view message
     if (static_cast<int>(priority) > gMaxPriority.load()) {
         return;
     }
+    // Whatever came in (a file name, a model's answer, a URL with a password),
+    // what is written is UTF-8 text without secrets (base/redact.h).
+    const std::string shownMessage = publicText(message);
+    message = shownMessage;
+    std::vector<Field> shownFields(fields.begin(), fields.end());
+    for (Field& field : shownFields) {
+        field.value = publicText(field.value);
+    }
+    fields = shownFields;
     if (toJournal()) {
         std::vector<std::string> lines;
         lines.reserve(fields.size() + 4);

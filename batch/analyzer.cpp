@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "alerts/alert_engine.h"
+#include "base/input_file.h"
 #include "batch/duration_probe.h"
 #include "batch/output.h"
 #include "batch/progress.h"
@@ -242,6 +243,15 @@ struct BatchAnalyzer::Impl {
     void post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
 
     void processVideo(Video& video) {
+        // A FIFO or a device given as a video would block the probe and the
+        // decoder in a read, deaf to Ctrl-C: only regular files are analysed.
+        if (auto problem = inputFileProblem(video.name, InputKind::RegularFile)) {
+            EndInfo end;
+            end.error = fmt::format("{}: {}; dmsd analyze reads recorded video files", video.name,
+                                    *problem);
+            post([this, &video, end] { onEnded(video, 0, end); });
+            return;
+        }
         const std::optional<double> duration = probeDurationSeconds(video.name);
         post([this, &video, duration] { onStarted(video, duration); });
 
@@ -555,10 +565,28 @@ struct BatchAnalyzer::Impl {
         if (!end.error.empty()) {
             summary.error = end.error;
             if (status == VideoSummary::Status::Ok) {
-                summary.status = VideoSummary::Status::Failed;
+                // Frames decoded before the error: a partial video, not a lost one.
+                summary.status = end.counters.framesSampled > 0 ? VideoSummary::Status::Partial
+                                                                : VideoSummary::Status::Failed;
+            }
+        } else if (status == VideoSummary::Status::Ok && video.durationS) {
+            // A truncated file often just ends (end of stream, no error) before
+            // the length its header announces: that is not a complete video.
+            const double slackS =
+                1.0 + std::chrono::duration<double>(config_.sampling.interval).count();
+            if (video.lastEndS + slackS < *video.durationS) {
+                summary.status = VideoSummary::Status::Partial;
+                summary.error =
+                    fmt::format("{}: decoding ended at {:.1f} s of the {:.1f} s the file "
+                                "announces (truncated or corrupt file)",
+                                video.name, video.lastEndS, *video.durationS);
             }
         }
-        if (summary.status == VideoSummary::Status::Failed) {
+        if (summary.status == VideoSummary::Status::Partial) {
+            summary.expectedDurationS = video.durationS;
+        }
+        if (summary.status == VideoSummary::Status::Failed ||
+            summary.status == VideoSummary::Status::Partial) {
             ++videosFailed_;
             if (options_.progress != BatchOptions::Progress::None) {
                 clearBar();

@@ -55,6 +55,7 @@ Daemon::Daemon(Config config, DaemonOptions options, DaemonSeams seams)
 }
 
 Daemon::~Daemon() {
+    loader_.join();
     stopFramePath();
     stopCapture();
 }
@@ -66,6 +67,10 @@ EngineTime Daemon::engineNow() const {
 int Daemon::run() {
     start();
     io_.run();
+    // A reload still being read finishes (a regular file, at most 1 MiB each);
+    // its result is dropped with the loop.
+    loader_.stop();
+    loader_.join();
     // Everything that owns threads is stopped before the loop's objects go.
     stopFramePath();
     stopCapture();
@@ -159,11 +164,26 @@ void Daemon::shutdown(const std::string& reason) {
     io_.stop();
 }
 
-std::string Daemon::reload(const std::string& trigger) {
+void Daemon::reload(const std::string& trigger, std::function<void(const std::string&)> done) {
     if (stopping_) {
-        return "dmsd is stopping";
+        if (done) {
+            done("dmsd is stopping");
+        }
+        return;
     }
-    return ota_.reload(trigger);
+    // Reading the files may block (a slow file system); the loop must not:
+    // it runs the watchdog, SIGTERM and the alert path. The loader reads only
+    // files and options that do not change, and hands the result to the loop.
+    boost::asio::post(loader_, [this, trigger, done = std::move(done)]() mutable {
+        auto load = std::make_shared<ConfigLoad>(ota_.loadFiles());
+        boost::asio::post(io_, [this, trigger, done = std::move(done), load] {
+            const std::string outcome = stopping_ ? std::string("dmsd is stopping")
+                                                  : ota_.applyLoaded(trigger, std::move(*load));
+            if (done) {
+                done(outcome);
+            }
+        });
+    });
 }
 
 // ---------------------------------------------------------------- camera
@@ -441,8 +461,8 @@ void Daemon::startNotifiers(bool dbus, bool can, bool snapshots) {
         callbacks.getStatus = [this] {
             return statusJson();
         };
-        callbacks.reload = [this] {
-            return reload("D-Bus Reload");
+        callbacks.reload = [this](std::function<void(const std::string&)> reply) {
+            reload("D-Bus Reload", std::move(reply));
         };
         callbacks.availabilityChanged = [this](bool available, const std::string& reason) {
             if (available) {

@@ -47,7 +47,14 @@ void OtaSupervisor::start() {
 }
 
 std::string OtaSupervisor::reload(const std::string& trigger) {
-    ConfigLoad load = loadConfig(options_.configPath);
+    return applyLoaded(trigger, loadFiles());
+}
+
+ConfigLoad OtaSupervisor::loadFiles() const {
+    return loadConfig(options_.configPath);
+}
+
+std::string OtaSupervisor::applyLoaded(const std::string& trigger, ConfigLoad load) {
     if (!load.ok()) {
         configError_ = formatErrors(load.errors);
         ++counters_.reloadsRejected;
@@ -135,7 +142,15 @@ void OtaSupervisor::rollback(const std::string& why) {
         fmt::format("configuration {} rolled back to {}: {}", badVersion, running_.version, why);
     journal_.configRolledBack(running_.version, badVersion, why);
     target_.configStateChanged();
-    // The configuration rolled back to is the known good one: no probation.
+    // The configuration restored is the last known good one, or one that ran
+    // healthy before the bad update but had not yet finished its probation.
+    // The latter goes back on probation (against the last known good one), so
+    // that once it has run healthy for `probation` it becomes the last known
+    // good again and the next bad update has it to return to.
+    if (!lastGood_ || effectiveConfigJson(*lastGood_) != effectiveConfigJson(running_)) {
+        probation_ = lastGood_ ? Probation{*lastGood_, true, now_(), std::nullopt}
+                               : Probation{running_, false, now_(), std::nullopt};
+    }
     target_.reloaded();
 }
 
