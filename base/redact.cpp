@@ -50,16 +50,14 @@ void redactAuthority(std::string& text, std::size_t start) {
 /// Replaces the values of `name=value` and `name: value` with a secret name.
 void redactNamedValues(std::string& text) {
     for (std::size_t i = 0; i < text.size(); ++i) {
-        std::size_t valueStart = 0;
-        if (text[i] == '=') {
-            valueStart = i + 1;
-        } else if (text[i] == ':' && i + 1 < text.size() && text[i + 1] == ' ') {
-            valueStart = i + 2;
-        } else if (text[i] == ':' && i > 0 && text[i - 1] == '"') {
-            valueStart = i + 1; // compact JSON: "api_key":"..."
-        } else {
+        // `name=value`, `name: value`, or compact JSON `"name":"value"`.
+        const bool equals = text[i] == '=';
+        const bool colonSpace = text[i] == ':' && i + 1 < text.size() && text[i + 1] == ' ';
+        const bool jsonColon = text[i] == ':' && i > 0 && text[i - 1] == '"';
+        if (!equals && !colonSpace && !jsonColon) {
             continue;
         }
+        const std::size_t valueStart = colonSpace ? i + 2 : i + 1;
         // The name: letters right before the sign, or a quoted JSON key.
         std::size_t nameEnd = i;
         if (nameEnd > 0 && text[nameEnd - 1] == '"') {

@@ -196,10 +196,9 @@ configFileList(const std::filesystem::path& mainFile,
                 } else if (it->is_symlink(typeEc) && !fs::exists(path, typeEc)) {
                     errors.push_back({path.string(), 0, 0, "",
                                       "is a dangling symbolic link; remove it or fix its target"});
-                } else if (it->is_directory(typeEc)) {
-                    // Not a drop-in (a directory named like one is left alone).
-                } else if (fs::equivalent(path, "/dev/null", typeEc)) {
-                    // A link to /dev/null disables a drop-in, as in systemd.
+                } else if (it->is_directory(typeEc) || fs::equivalent(path, "/dev/null", typeEc)) {
+                    // Not a drop-in: a directory named like one is left alone, and a
+                    // link to /dev/null disables a drop-in, as in systemd.
                 } else if (auto problem = inputFileProblem(path, InputKind::RegularFile)) {
                     // A FIFO, socket or device would block the read: refused.
                     errors.push_back(

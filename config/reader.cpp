@@ -86,7 +86,7 @@ void Section::finish() {
     }
 }
 
-void Section::fail(const Location& loc, std::string keyPath, std::string message,
+void Section::fail(const Location& loc, std::string_view keyPath, std::string message,
                    std::string_view accepted) {
     if (!accepted.empty()) {
         message += fmt::format(" (accepted: {})", accepted);

@@ -34,7 +34,11 @@ constexpr std::size_t kRecentResults = 8;
 Daemon::Daemon(Config config, DaemonOptions options, DaemonSeams seams)
     : options_(std::move(options)), seams_(std::move(seams)), journal_(Journal::process()),
       ota_(std::move(config),
-           OtaOptions{options_.configPath, options_.stateDir, options_.probation}, *this, journal_),
+           OtaOptions{options_.configPath, options_.stateDir, options_.probation,
+                      [this](std::function<void()> work) {
+                          boost::asio::post(loader_, std::move(work));
+                      }},
+           *this, journal_),
       pump_([this](SequenceResult result) { onResult(std::move(result)); },
             [this](const EncodedSequencePtr&) { ++sequences_.superseded; }),
       modelHealth_(
@@ -67,9 +71,9 @@ EngineTime Daemon::engineNow() const {
 int Daemon::run() {
     start();
     io_.run();
-    // A reload still being read finishes (a regular file, at most 1 MiB each);
-    // its result is dropped with the loop.
-    loader_.stop();
+    // Work queued on the loader finishes: a last known good being written,
+    // a reload being read (regular files of at most 1 MiB; its result is
+    // dropped with the loop).
     loader_.join();
     // Everything that owns threads is stopped before the loop's objects go.
     stopFramePath();

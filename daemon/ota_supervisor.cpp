@@ -155,18 +155,27 @@ void OtaSupervisor::rollback(const std::string& why) {
 }
 
 void OtaSupervisor::persistLastGood() {
-    std::error_code ec;
-    std::filesystem::create_directories(options_.stateDir, ec);
+    const std::filesystem::path dir = options_.stateDir;
     const std::filesystem::path path = lastGoodPath();
     const std::string text = "# The last configuration that ran healthy (written by dmsd; JSON is "
                              "YAML)\n" +
                              effectiveConfigJson(running_) + "\n";
-    if (std::error_code error = writeFileAtomically(path, text)) {
-        log::warning("cannot keep the last known good configuration in {}: {}", path.string(),
-                     error.message());
-        return;
+    // The write waits for the disk (fsync): off the loop when the daemon says how.
+    auto write = [dir, path, text, version = running_.version] {
+        std::error_code ec;
+        std::filesystem::create_directories(dir, ec);
+        if (std::error_code error = writeFileAtomically(path, text)) {
+            log::warning("cannot keep the last known good configuration in {}: {}", path.string(),
+                         error.message());
+            return;
+        }
+        log::info("configuration {} is now the last known good ({})", version, path.string());
+    };
+    if (options_.offLoop) {
+        options_.offLoop(std::move(write));
+    } else {
+        write();
     }
-    log::info("configuration {} is now the last known good ({})", running_.version, path.string());
 }
 
 void OtaSupervisor::loadLastGood() {

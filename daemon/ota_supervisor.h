@@ -77,6 +77,9 @@ struct OtaOptions {
     std::filesystem::path stateDir = "/var/lib/dmsd";
     /// How long a new configuration may stay unusable, and must run healthy.
     std::chrono::milliseconds probation{30000};
+    /// Runs file writes (the last known good, with its fsync) off the loop;
+    /// empty: at once, on the caller's thread (tests).
+    std::function<void(std::function<void()>)> offLoop;
 };
 
 /// GetStatus counters.

@@ -660,13 +660,14 @@ TEST_CASE("every value is UTF-8 text without control characters", "[config][text
     CHECK_THAT(key, Catch::Contains("unknown key: byte 0xFF is not valid UTF-8"));
     CHECK(key.find('\xff') == std::string::npos);
     // Free text (prompts) may span lines and hold tabs and any UTF-8.
-    const ConfigLoad prompt =
-        load("analyses:\n  general_scene:\n    prompt: |\n      D\xc3\xa9cris "
-             "la sc\xc3\xa8ne.\n      \tEn JSON.\n");
+    const ConfigLoad prompt = load("analyses:\n  general_scene:\n    prompt: |\n      D\xc3\xa9"
+                                   "cris "
+                                   "la sc\xc3\xa8ne.\n      \tEn JSON.\n");
     INFO(formatErrors(prompt.errors));
     REQUIRE(prompt.ok());
     CHECK(prompt.config->analyses[AnalysisKind::GeneralScene].prompt ==
-          "D\xc3\xa9cris la sc\xc3\xa8ne.\n\tEn JSON.\n");
+          "D\xc3\xa9"
+          "cris la sc\xc3\xa8ne.\n\tEn JSON.\n");
 }
 
 TEST_CASE("a configuration file or drop-in that is not a regular file is refused at once",
