@@ -233,9 +233,9 @@ public:
         } catch (const std::exception& e) {
             log::warning("D-Bus: GetStatus: the full status failed ({}); sending the properties",
                          e.what());
-            json = self->fallbackStatus();
+            json = self->fallbackStatus(e.what());
         } catch (...) {
-            json = self->fallbackStatus();
+            json = self->fallbackStatus("unknown error");
         }
         // D-Bus strings must be valid UTF-8 (else sd-bus refuses the reply).
         return sd_bus_reply_method_return(call, "s", publicText(json).c_str());
@@ -323,8 +323,12 @@ public:
         return sender != nullptr ? sender : "?";
     }
 
-    std::string fallbackStatus() const {
+    /// The status built from the properties; \a error: why the full one is missing.
+    std::string fallbackStatus(const std::string& error = {}) const {
         boost::json::object status;
+        if (!error.empty()) {
+            status["error"] = "the full status could not be built: " + error;
+        }
         status["state"] = serviceStateName(state_);
         status["config_version"] = configVersion_;
         boost::json::array alerts;
