@@ -19,16 +19,21 @@ bool endsValue(char c) {
            c == ',' || c == ';' || c == ')' || c == ']' || c == '}' || c == '#';
 }
 
-/// Whether a parameter or field named \a name holds a secret.
+/// Whether a parameter or field named \a name holds a secret: it says token,
+/// secret, password or auth, or it is a key of some kind (`api_key`, `apikey`,
+/// `access-key`), but not the bare word "key" ("unknown key: ...").
 bool secretName(std::string_view name) {
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    static constexpr std::array<std::string_view, 6> kWords{"key",    "token",    "secret",
-                                                            "passwd", "password", "auth"};
-    return std::any_of(kWords.begin(), kWords.end(), [&](std::string_view word) {
-        return lower.find(word) != std::string::npos;
-    });
+    static constexpr std::array<std::string_view, 5> kWords{"token", "secret", "passwd", "password",
+                                                            "auth"};
+    if (std::any_of(kWords.begin(), kWords.end(),
+                    [&](std::string_view word) { return lower.find(word) != std::string::npos; })) {
+        return true;
+    }
+    return lower.ends_with("_key") || lower.ends_with("-key") || lower.ends_with(".key") ||
+           lower.ends_with("apikey");
 }
 
 /// Replaces the user info of the authority starting at \a start of \a text:

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <sys/stat.h>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -128,6 +129,15 @@ private:
     Node merged_;
 };
 
+/// Whether \a path is (a link to) /dev/null. std::filesystem::equivalent
+/// refuses to compare character devices, so stat does.
+bool isDevNull(const std::filesystem::path& path) {
+    struct stat target {};
+    struct stat null {};
+    return ::stat(path.c_str(), &target) == 0 && ::stat("/dev/null", &null) == 0 &&
+           target.st_dev == null.st_dev && target.st_ino == null.st_ino;
+}
+
 /// The whole file, or the reason it cannot be read. Only a regular file is
 /// read: a FIFO or a device would block the read, and with it the reload
 /// worker, `check-config` or the start of `run` (base/input_file.h).
@@ -196,7 +206,7 @@ configFileList(const std::filesystem::path& mainFile,
                 } else if (it->is_symlink(typeEc) && !fs::exists(path, typeEc)) {
                     errors.push_back({path.string(), 0, 0, "",
                                       "is a dangling symbolic link; remove it or fix its target"});
-                } else if (it->is_directory(typeEc) || fs::equivalent(path, "/dev/null", typeEc)) {
+                } else if (it->is_directory(typeEc) || isDevNull(path)) {
                     // Not a drop-in: a directory named like one is left alone, and a
                     // link to /dev/null disables a drop-in, as in systemd.
                 } else if (auto problem = inputFileProblem(path, InputKind::RegularFile)) {

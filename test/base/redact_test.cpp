@@ -39,6 +39,11 @@ TEST_CASE("redactSecrets finds secrets in free text", "[redact]") {
         "/etc/dmsd/conf.d/50.yaml:3:8: llm.keep_alive: invalid duration \"x\" (accepted: 1..2)";
     CHECK(redactSecrets(plain) == plain);
     CHECK(looksSecretFree("nothing here"));
+    // "key" alone is a word of messages, not a secret's name.
+    const std::string unknownKey = "main.yaml:2:3: capture.fps: unknown key: byte 0xFF";
+    CHECK(redactSecrets(unknownKey) == unknownKey);
+    CHECK(redactSecrets("is not key=value") == "is not key=value");
+    CHECK(redactSecrets("llm.api_key: sk-1 x-api-key=sk-2") == "llm.api_key: *** x-api-key=***");
 }
 
 TEST_CASE("publicText is UTF-8 without control characters or secrets", "[redact]") {

@@ -472,8 +472,8 @@ TEST_CASE("version: given, or a content hash of the effective settings", "[confi
     CHECK(valid("version: fleet-3").version == "fleet-3");
     CHECK(valid("version: 12").version == "12");
     CHECK(onlyError("version: \"\"\n") ==
-          "main.yaml:1:10: version: must be one line of 1..200 characters; remove the key to use "
-          "a content hash");
+          "main.yaml:1:10: version: must be one line of 1..200 characters without tabs; remove "
+          "the key to use a content hash");
     const Config a = valid("capture: { fps: 10 }");
     const Config b = valid("# same settings, other text\ncapture:\n  fps: 10\n  width: 640\n");
     const Config c = valid("capture: { fps: 11 }");
