@@ -8,6 +8,8 @@
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
+#include "base/utf8.h"
+
 namespace dmsd {
 
 namespace json = boost::json;
@@ -30,7 +32,14 @@ void appendJsonNumber(std::string& out, double value) {
 }
 
 void appendJsonString(std::string& out, std::string_view text) {
-    // Boost.JSON does the escaping; only numbers are formatted here.
+    // Boost.JSON does the escaping; only numbers are formatted here. It copies
+    // bytes that are not UTF-8 as they are: whatever came in (a model's answer,
+    // a file name), what dmsd writes is valid JSON text.
+    if (!isValidUtf8(text)) {
+        const std::string valid = validUtf8(text);
+        out += json::serialize(json::string_view(valid.data(), valid.size()));
+        return;
+    }
     out += json::serialize(json::string_view(text.data(), text.size()));
 }
 

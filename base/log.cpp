@@ -15,6 +15,8 @@
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
+#include "base/redact.h"
+
 namespace dmsd::log {
 namespace {
 
@@ -220,6 +222,15 @@ void write(Priority priority, std::string_view message, std::string_view message
     if (!enabled(priority)) {
         return;
     }
+    // Whatever came in (a file name, a model's answer, a URL with a password),
+    // what is written is UTF-8 text without secrets (base/redact.h).
+    const std::string shownMessage = publicText(message);
+    message = shownMessage;
+    std::vector<Field> shownFields(fields.begin(), fields.end());
+    for (Field& field : shownFields) {
+        field.value = publicText(field.value);
+    }
+    fields = shownFields;
     if (toJournal()) {
         std::vector<std::string> lines = journalFields(priority, message, messageId, fields, where);
         std::vector<iovec> iov;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <latch>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -27,6 +28,7 @@
 #include <fmt/format.h>
 
 #include "alerts/alert_engine.h"
+#include "base/input_file.h"
 #include "batch/duration_probe.h"
 #include "batch/output.h"
 #include "batch/progress.h"
@@ -117,6 +119,7 @@ struct BatchAnalyzer::Impl {
         const std::size_t maxInFlight =
             static_cast<std::size_t>(std::max(1, config_.llm.server.maxInFlight));
         workers_ = std::max<std::size_t>(1, std::min(options_.jobs, videos_.size()));
+        probed_ = std::make_unique<std::latch>(static_cast<std::ptrdiff_t>(workers_));
         submitLimit_ = maxInFlight + 1;
         if (!options_.pipeline) {
             backlog_ = 0;
@@ -289,18 +292,26 @@ struct BatchAnalyzer::Impl {
     // ------------------------------------------------------------ workers
 
     void workerLoop() {
-        if (options_.progress != BatchOptions::Progress::None) {
+        {
             // First the length of every video, so that the progress names the
-            // real total from its first line; the workers share the list.
+            // real total from its first line and a video that ends short of
+            // its length is reported partial; the workers share the list and
+            // none decodes before all are probed (their lengths are posted to
+            // the loop before any video's end can be).
             for (;;) {
                 const std::size_t i = nextProbe_.fetch_add(1);
                 if (i >= videos_.size() || cancelled_.load()) {
                     break;
                 }
                 Video* video = videos_[i].get();
-                const std::optional<double> duration = probeDurationSeconds(video->name);
+                // Not a regular file: no probe (a FIFO would hold it in a read).
+                const std::optional<double> duration =
+                    inputFileProblem(video->name, InputKind::RegularFile)
+                        ? std::nullopt
+                        : probeDurationSeconds(video->name);
                 post([this, video, duration] { onProbed(*video, duration); });
             }
+            probed_->arrive_and_wait();
         }
         for (;;) {
             if (cancelled_.load()) {
@@ -317,6 +328,15 @@ struct BatchAnalyzer::Impl {
     void post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
 
     void processVideo(Video& video) {
+        // A FIFO or a device given as a video would block the decoder in a
+        // read, deaf to Ctrl-C: only regular files are analysed.
+        if (auto problem = inputFileProblem(video.name, InputKind::RegularFile)) {
+            EndInfo end;
+            end.error = fmt::format("{}: {}; dmsd analyze reads recorded video files", video.name,
+                                    *problem);
+            post([this, &video, end] { onEnded(video, 0, end); });
+            return;
+        }
         post([this, &video] { onStarted(video); });
 
         CaptureSettings settings = config_.capture;
@@ -418,7 +438,8 @@ struct BatchAnalyzer::Impl {
 
     void onProbed(Video& video, std::optional<double> duration) {
         video.durationS = duration;
-        if (++probed_ == videos_.size() && !finished_ && !interrupted_) {
+        if (++videosProbed_ == videos_.size() && !finished_ && !interrupted_ &&
+            options_.progress != BatchOptions::Progress::None) {
             printProgress(false);
             armProgress();
         }
@@ -667,10 +688,28 @@ struct BatchAnalyzer::Impl {
         if (!end.error.empty()) {
             summary.error = end.error;
             if (status == VideoSummary::Status::Ok) {
-                summary.status = VideoSummary::Status::Failed;
+                // Frames decoded before the error: a partial video, not a lost one.
+                summary.status = end.counters.framesSampled > 0 ? VideoSummary::Status::Partial
+                                                                : VideoSummary::Status::Failed;
+            }
+        } else if (status == VideoSummary::Status::Ok && video.durationS) {
+            // A truncated file often just ends (end of stream, no error) before
+            // the length its header announces: that is not a complete video.
+            const double slackS =
+                1.0 + std::chrono::duration<double>(config_.sampling.interval).count();
+            if (video.lastEndS + slackS < *video.durationS) {
+                summary.status = VideoSummary::Status::Partial;
+                summary.error =
+                    fmt::format("{}: decoding ended at {:.1f} s of the {:.1f} s the file "
+                                "announces (truncated or corrupt file)",
+                                video.name, video.lastEndS, *video.durationS);
             }
         }
-        if (summary.status == VideoSummary::Status::Failed) {
+        if (summary.status == VideoSummary::Status::Partial) {
+            summary.expectedDurationS = video.durationS;
+        }
+        if (summary.status == VideoSummary::Status::Failed ||
+            summary.status == VideoSummary::Status::Partial) {
             ++videosFailed_;
             if (options_.progress != BatchOptions::Progress::None) {
                 clearBar();
@@ -902,6 +941,7 @@ struct BatchAnalyzer::Impl {
     // shared with workers
     std::atomic<std::size_t> nextVideo_{0};
     std::atomic<std::size_t> nextProbe_{0};
+    std::unique_ptr<std::latch> probed_; ///< every worker has finished probing
     std::atomic<bool> cancelled_{false};
     std::mutex mutex_;
     std::condition_variable cv_;
@@ -909,7 +949,7 @@ struct BatchAnalyzer::Impl {
     // io thread
     std::deque<Pending> pending_;
     std::size_t submitted_ = 0;
-    std::size_t probed_ = 0; ///< videos whose length the probe has answered for
+    std::size_t videosProbed_ = 0; ///< videos whose length the probe has answered for
     std::size_t videosDone_ = 0;
     std::size_t videosFailed_ = 0;
     std::uint64_t sequencesFailed_ = 0;

@@ -100,6 +100,8 @@ std::string_view statusName(VideoSummary::Status status) {
     switch (status) {
     case VideoSummary::Status::Ok:
         return "ok";
+    case VideoSummary::Status::Partial:
+        return "partial";
     case VideoSummary::Status::Failed:
         return "failed";
     case VideoSummary::Status::Interrupted:
@@ -137,6 +139,13 @@ std::string summaryLine(std::string_view video, const VideoSummary& summary) {
                       {"alerts_raised", std::move(raised)},
                       {"alerts_active_at_end", std::move(active)},
                       {"alerts", std::move(trailing)}};
+    if (summary.status == VideoSummary::Status::Partial) {
+        // Where decoding stopped, against the length the file announces.
+        line["position_s"] = round3(summary.durationS);
+        if (summary.expectedDurationS) {
+            line["expected_duration_s"] = round3(*summary.expectedDurationS);
+        }
+    }
     if (!summary.error.empty()) {
         line["error"] = summary.error;
     }

@@ -39,7 +39,9 @@ std::string sequenceLine(std::string_view video, const SequenceResult& result,
 
 /// What the `summary` line of one video reports.
 struct VideoSummary {
-    enum class Status { Ok, Failed, Interrupted };
+    /// Partial: decoding stopped before the end of the video (a truncated or
+    /// corrupt file); `durationS` is the position reached and `error` says why.
+    enum class Status { Ok, Partial, Failed, Interrupted };
     Status status = Status::Ok;
     std::uint64_t sequencesAnalysed = 0;
     std::uint64_t sequencesSkippedStatic = 0;
@@ -55,10 +57,11 @@ struct VideoSummary {
     std::vector<std::string> alertsActiveAtEnd;
     /// Transitions no sequence line carried (after the video's last sequence).
     std::vector<AlertEvent> trailingAlerts;
-    std::string error; ///< why the video could not be opened or decoded
+    std::string error; ///< why the video could not be opened or decoded (to its end)
+    std::optional<double> expectedDurationS; ///< Partial: the length the file announces
 };
 
-/// `"ok"`, `"failed"`, `"interrupted"`.
+/// `"ok"`, `"partial"`, `"failed"`, `"interrupted"`.
 std::string_view statusName(VideoSummary::Status status);
 
 /// The `summary` line (without the newline) of one video.

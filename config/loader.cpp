@@ -4,10 +4,13 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <sys/stat.h>
 #include <tuple>
 
 #include <fmt/format.h>
 
+#include "base/input_file.h"
+#include "base/utf8.h"
 #include "config/reader.h"
 #include "config/yaml_tree.h"
 
@@ -39,9 +42,10 @@ void readConfig(const Node& root, Config& cfg, bool& hasVersion, bool crossCheck
     if (const Node* node = nullptr;
         top.scalar("version", "any text, e.g. \"fleet-2026-11\"", node) && node != nullptr) {
         if (node->text.empty() || node->text.size() > 200 ||
-            node->text.find('\n') != std::string::npos) {
+            node->text.find_first_of("\t\n") != std::string::npos) {
             top.fail(node->loc, "version",
-                     "must be one line of 1..200 characters; remove the key to use a content hash");
+                     "must be one line of 1..200 characters without tabs; remove the key to use a "
+                     "content hash");
         } else {
             cfg.version = node->text;
             hasVersion = true;
@@ -125,37 +129,24 @@ private:
     Node merged_;
 };
 
-struct FileCloser {
-    void operator()(std::FILE* file) const { std::fclose(file); }
-};
+/// Whether \a path is (a link to) /dev/null. std::filesystem::equivalent
+/// refuses to compare character devices, so stat does.
+bool isDevNull(const std::filesystem::path& path) {
+    struct stat target {};
+    struct stat null {};
+    return ::stat(path.c_str(), &target) == 0 && ::stat("/dev/null", &null) == 0 &&
+           target.st_dev == null.st_dev && target.st_ino == null.st_ino;
+}
 
-/// The whole file, or the reason it cannot be read.
+/// The whole file, or the reason it cannot be read. Only a regular file is
+/// read: a FIFO or a device would block the read, and with it the reload
+/// worker, `check-config` or the start of `run` (base/input_file.h).
 std::optional<std::string> readFile(const std::filesystem::path& path, std::string& problem) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
+    std::optional<std::string> content = readInputFile(path, config::kMaxFileBytes, problem);
+    if (!content && problem.starts_with("is a directory")) {
         problem = "is a directory, not a configuration file";
-        return std::nullopt;
-    }
-    std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-    if (!file) {
-        problem = fmt::format("cannot open: {}", std::strerror(errno));
-        return std::nullopt;
-    }
-    std::string content;
-    char buffer[16384];
-    while (true) {
-        const std::size_t got = std::fread(buffer, 1, sizeof buffer, file.get());
-        content.append(buffer, got);
-        if (content.size() > config::kMaxFileBytes) {
-            break; // the loader reports the size
-        }
-        if (got < sizeof buffer) {
-            if (std::ferror(file.get())) {
-                problem = fmt::format("cannot read: {}", std::strerror(errno));
-                return std::nullopt;
-            }
-            break;
-        }
+    } else if (!content && problem.starts_with("is ")) {
+        problem += "; a configuration file must be a regular file";
     }
     return content;
 }
@@ -163,7 +154,8 @@ std::optional<std::string> readFile(const std::filesystem::path& path, std::stri
 } // namespace
 
 std::string ConfigError::format() const {
-    std::string out = file;
+    // A file name is bytes; what is printed is text (the messages already are).
+    std::string out = safeText(file);
     if (!file.empty() && line > 0) {
         out += fmt::format(":{}", line);
         if (column > 0) {
@@ -214,8 +206,14 @@ configFileList(const std::filesystem::path& mainFile,
                 } else if (it->is_symlink(typeEc) && !fs::exists(path, typeEc)) {
                     errors.push_back({path.string(), 0, 0, "",
                                       "is a dangling symbolic link; remove it or fix its target"});
+                } else if (it->is_directory(typeEc) || isDevNull(path)) {
+                    // Not a drop-in: a directory named like one is left alone, and a
+                    // link to /dev/null disables a drop-in, as in systemd.
+                } else if (auto problem = inputFileProblem(path, InputKind::RegularFile)) {
+                    // A FIFO, socket or device would block the read: refused.
+                    errors.push_back(
+                        {path.string(), 0, 0, "", *problem + "; a drop-in must be a regular file"});
                 }
-                // Other types (a link to /dev/null) disable a drop-in, as in systemd.
             }
             if (ec) {
                 errors.push_back(

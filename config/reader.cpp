@@ -5,7 +5,9 @@
 #include <cmath>
 
 #include "base/can_id.h"
+#include "base/redact.h"
 #include "base/text.h"
+#include "base/utf8.h"
 
 namespace dmsd::config {
 
@@ -72,6 +74,10 @@ void Section::finish() {
         if (std::find(known_.begin(), known_.end(), entry.key) != known_.end()) {
             continue;
         }
+        if (std::size_t offset = 0; auto problem = utf8Problem(entry.key, {}, offset)) {
+            fail(entry.keyLoc, path(entry.key), "unknown key: " + *problem, joined(known_));
+            continue;
+        }
         std::string message = "unknown key";
         if (auto near = nearMiss(entry.key, known_)) {
             message += fmt::format("; did you mean '{}'?", *near);
@@ -80,12 +86,14 @@ void Section::finish() {
     }
 }
 
-void Section::fail(const Location& loc, std::string keyPath, std::string message,
+void Section::fail(const Location& loc, std::string_view keyPath, std::string message,
                    std::string_view accepted) {
     if (!accepted.empty()) {
         message += fmt::format(" (accepted: {})", accepted);
     }
-    errors_.push_back({loc, std::move(keyPath), std::move(message)});
+    // Messages quote the values and keys they are about: whatever bytes those
+    // hold, what is reported is text, and holds no secret.
+    errors_.push_back({loc, safeText(keyPath), redactSecrets(safeText(message))});
 }
 
 void Section::failValue(std::string_view key, const Node& node, std::string message,
@@ -96,7 +104,20 @@ void Section::failValue(std::string_view key, const Node& node, std::string mess
 
 bool Section::scalar(std::string_view key, std::string_view accepted, const Node*& node) {
     node = take(key);
-    if (node == nullptr || node->kind == Node::Kind::Scalar) {
+    if (node == nullptr) {
+        return true;
+    }
+    if (node->kind == Node::Kind::Scalar) {
+        // Every value is UTF-8 text without control characters (line breaks and
+        // tabs aside, which only free text accepts: see text()): it may reach
+        // the journal and D-Bus, which require valid UTF-8.
+        std::size_t offset = 0;
+        if (auto problem = utf8Problem(node->text, "\t\n", offset)) {
+            failValue(key, *node, fmt::format("{} (byte {} of the value)", *problem, offset + 1),
+                      accepted);
+            node = nullptr;
+            return false;
+        }
         return true;
     }
     const std::string message =
@@ -179,6 +200,12 @@ void Section::text(std::string_view key, std::string& out, std::string_view acce
     }
     if (!allowEmpty && node->text.empty()) {
         failValue(key, *node, "empty value", accepted);
+        return;
+    }
+    // Only free text (allowEmpty: the prompts) may span lines; a name, path or
+    // address with a line break or tab would forge lines in the journal.
+    if (!allowEmpty && node->text.find_first_of("\t\n") != std::string::npos) {
+        failValue(key, *node, "must be one line without tabs", accepted);
         return;
     }
     if (check != nullptr) {

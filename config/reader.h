@@ -44,7 +44,7 @@ public:
     /// (reported); true with \a node nullptr when the key is absent.
     bool scalar(std::string_view key, std::string_view accepted, const Node*& node);
 
-    void fail(const Location& loc, std::string keyPath, std::string message,
+    void fail(const Location& loc, std::string_view keyPath, std::string message,
               std::string_view accepted = {});
 
     /// Reports unknown keys (with a near miss) and a section that is not a map.

@@ -41,7 +41,11 @@ std::string cameraReason(const std::string& source, const std::string& message) 
 Daemon::Daemon(Config config, DaemonOptions options, DaemonSeams seams)
     : options_(std::move(options)), seams_(std::move(seams)), journal_(Journal::process()),
       ota_(std::move(config),
-           OtaOptions{options_.configPath, options_.stateDir, options_.probation}, *this, journal_),
+           OtaOptions{options_.configPath, options_.stateDir, options_.probation,
+                      [this](std::function<void()> work) {
+                          boost::asio::post(loader_, std::move(work));
+                      }},
+           *this, journal_),
       pump_([this](SequenceResult result) { onResult(std::move(result)); },
             [this](const EncodedSequencePtr&) { ++sequences_.superseded; }),
       modelHealth_(
@@ -63,6 +67,7 @@ Daemon::Daemon(Config config, DaemonOptions options, DaemonSeams seams)
 }
 
 Daemon::~Daemon() {
+    loader_.join();
     stopFramePath();
     stopCapture();
 }
@@ -74,6 +79,10 @@ EngineTime Daemon::engineNow() const {
 int Daemon::run() {
     start();
     io_.run();
+    // Work queued on the loader finishes: a last known good being written,
+    // a reload being read (regular files of at most 1 MiB; its result is
+    // dropped with the loop).
+    loader_.join();
     // Everything that owns threads is stopped before the loop's objects go.
     stopFramePath();
     stopCapture();
@@ -170,11 +179,26 @@ void Daemon::shutdown(const std::string& reason) {
     io_.stop();
 }
 
-std::string Daemon::reload(const std::string& trigger) {
+void Daemon::reload(const std::string& trigger, std::function<void(const std::string&)> done) {
     if (stopping_) {
-        return "dmsd is stopping";
+        if (done) {
+            done("dmsd is stopping");
+        }
+        return;
     }
-    return ota_.reload(trigger);
+    // Reading the files may block (a slow file system); the loop must not:
+    // it runs the watchdog, SIGTERM and the alert path. The loader reads only
+    // files and options that do not change, and hands the result to the loop.
+    boost::asio::post(loader_, [this, trigger, done = std::move(done)]() mutable {
+        auto load = std::make_shared<ConfigLoad>(ota_.loadFiles());
+        boost::asio::post(io_, [this, trigger, done = std::move(done), load] {
+            const std::string outcome = stopping_ ? std::string("dmsd is stopping")
+                                                  : ota_.applyLoaded(trigger, std::move(*load));
+            if (done) {
+                done(outcome);
+            }
+        });
+    });
 }
 
 // ---------------------------------------------------------------- camera
@@ -465,8 +489,8 @@ void Daemon::startNotifiers(bool dbus, bool can, bool snapshots) {
         callbacks.getStatus = [this] {
             return statusJson();
         };
-        callbacks.reload = [this] {
-            return reload("D-Bus Reload");
+        callbacks.reload = [this](std::function<void(const std::string&)> reply) {
+            reload("D-Bus Reload", std::move(reply));
         };
         dbus_ = std::make_unique<DbusService>(io_, config().notify.dbus, callbacks);
         publishProperties();

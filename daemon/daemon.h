@@ -35,6 +35,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "alerts/alert_engine.h"
 #include "config/config.h"
@@ -101,8 +102,10 @@ public:
     int run();
 
     /// Re-reads and applies the configuration (SIGHUP, D-Bus Reload, file
-    /// change). Returns empty on success (or nothing to do), else the reason.
-    std::string reload(const std::string& trigger);
+    /// change): the files are read on the loader thread (never on the loop),
+    /// the result is applied on the loop, then \a done (if any) is called on
+    /// the loop with empty on success (or nothing to do), else the reason.
+    void reload(const std::string& trigger, std::function<void(const std::string&)> done = nullptr);
 
     /// The JSON of D-Bus GetStatus (docs/interfaces.md section 4).
     std::string statusJson() const;
@@ -214,6 +217,12 @@ private:
     boost::asio::steady_timer watchdogTimer_;
     std::optional<std::chrono::microseconds> watchdogInterval_;
     Clock::time_point lastJournalFlush_ = Clock::now();
+
+    /// Reads the configuration files for reloads (OtaSupervisor::loadFiles), so
+    /// that a slow or hostile file never blocks the loop. One thread: reloads
+    /// are read and applied in the order they were asked for. Declared last:
+    /// joined before anything it posts to goes.
+    boost::asio::thread_pool loader_{1};
 };
 
 /// `dmsd run` as a process: loads the configuration (errors listed on stderr),

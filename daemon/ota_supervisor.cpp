@@ -47,7 +47,14 @@ void OtaSupervisor::start() {
 }
 
 std::string OtaSupervisor::reload(const std::string& trigger) {
-    ConfigLoad load = loadConfig(options_.configPath);
+    return applyLoaded(trigger, loadFiles());
+}
+
+ConfigLoad OtaSupervisor::loadFiles() const {
+    return loadConfig(options_.configPath);
+}
+
+std::string OtaSupervisor::applyLoaded(const std::string& trigger, ConfigLoad load) {
     if (!load.ok()) {
         configError_ = formatErrors(load.errors);
         ++counters_.reloadsRejected;
@@ -135,23 +142,40 @@ void OtaSupervisor::rollback(const std::string& why) {
         fmt::format("configuration {} rolled back to {}: {}", badVersion, running_.version, why);
     journal_.configRolledBack(running_.version, badVersion, why);
     target_.configStateChanged();
-    // The configuration rolled back to is the known good one: no probation.
+    // The configuration restored is the last known good one, or one that ran
+    // healthy before the bad update but had not yet finished its probation.
+    // The latter goes back on probation (against the last known good one), so
+    // that once it has run healthy for `probation` it becomes the last known
+    // good again and the next bad update has it to return to.
+    if (!lastGood_ || effectiveConfigJson(*lastGood_) != effectiveConfigJson(running_)) {
+        probation_ = lastGood_ ? Probation{*lastGood_, true, now_(), std::nullopt}
+                               : Probation{running_, false, now_(), std::nullopt};
+    }
     target_.reloaded();
 }
 
 void OtaSupervisor::persistLastGood() {
-    std::error_code ec;
-    std::filesystem::create_directories(options_.stateDir, ec);
+    const std::filesystem::path dir = options_.stateDir;
     const std::filesystem::path path = lastGoodPath();
     const std::string text = "# The last configuration that ran healthy (written by dmsd; JSON is "
                              "YAML)\n" +
                              effectiveConfigJson(running_) + "\n";
-    if (std::error_code error = writeFileAtomically(path, text)) {
-        log::warning("cannot keep the last known good configuration in {}: {}", path.string(),
-                     error.message());
-        return;
+    // The write waits for the disk (fsync): off the loop when the daemon says how.
+    auto write = [dir, path, text, version = running_.version] {
+        std::error_code ec;
+        std::filesystem::create_directories(dir, ec);
+        if (std::error_code error = writeFileAtomically(path, text)) {
+            log::warning("cannot keep the last known good configuration in {}: {}", path.string(),
+                         error.message());
+            return;
+        }
+        log::info("configuration {} is now the last known good ({})", version, path.string());
+    };
+    if (options_.offLoop) {
+        options_.offLoop(std::move(write));
+    } else {
+        write();
     }
-    log::info("configuration {} is now the last known good ({})", running_.version, path.string());
 }
 
 void OtaSupervisor::loadLastGood() {

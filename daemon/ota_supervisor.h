@@ -15,13 +15,18 @@
 ///    back to the previous one (or to the last known good, when the previous
 ///    one was not healthy either); one that runs healthy for `probation`
 ///    becomes the last known good, kept atomically in the state directory
-///    and put back on probation at the next start if the files changed.
+///    and put back on probation at the next start if the files changed;
+///  - a configuration restored by a rollback that is not the last known good
+///    (it ran healthy but had not finished its probation) is on probation
+///    again, against the last known good, and becomes the last known good
+///    once it has run healthy for `probation`.
 ///
 /// The supervisor owns the configuration in force (running()). It knows the
 /// daemon only as an OtaTarget and time only through the clock it is given, so
 /// it is tested with fakes, without processes.
 ///
-/// Threading: single-threaded (the daemon's loop).
+/// Threading: single-threaded (the daemon's loop), except loadFiles(), which
+/// may run on any thread.
 
 #include <chrono>
 #include <cstdint>
@@ -32,6 +37,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/loader.h"
 #include "notify/journal.h"
 
 namespace dmsd {
@@ -71,6 +77,9 @@ struct OtaOptions {
     std::filesystem::path stateDir = "/var/lib/dmsd";
     /// How long a new configuration may stay unusable, and must run healthy.
     std::chrono::milliseconds probation{30000};
+    /// Runs file writes (the last known good, with its fsync) off the loop;
+    /// empty: at once, on the caller's thread (tests).
+    std::function<void(std::function<void()>)> offLoop;
 };
 
 /// GetStatus counters.
@@ -93,9 +102,18 @@ public:
     /// down), or, when there is none, until it has run healthy once.
     void start();
 
-    /// Re-reads the files and applies them (SIGHUP, D-Bus Reload, file change).
+    /// Re-reads the files and applies them: applyLoaded(trigger, loadFiles()).
     /// Returns empty on success or when nothing changed, else the reason.
     std::string reload(const std::string& trigger);
+
+    /// Reads and validates the files as they are now. Touches nothing of the
+    /// supervisor's state: the daemon calls it on a worker thread, so that a
+    /// slow file system never blocks the loop.
+    ConfigLoad loadFiles() const;
+
+    /// Applies what loadFiles() read (SIGHUP, D-Bus Reload, file change), on
+    /// the loop. Returns empty on success or when nothing changed, else the reason.
+    std::string applyLoaded(const std::string& trigger, ConfigLoad load);
 
     /// Judges the configuration on probation (call periodically).
     void tick();

@@ -608,14 +608,16 @@ struct HttpTransport::Impl {
         case Phase::FirstByte:
             if (timeout) {
                 return {makeError(K::Timeout,
-                                  overall
-                                      ? fmt::format("{}: no answer from {} within llm.timeout "
-                                                    "({} ms)",
-                                                    what, settings.url, settings.timeout.count())
-                                      : fmt::format("{}: no answer from {} within {} ms "
-                                                    "(first byte)",
-                                                    what, settings.url,
-                                                    settings.firstByteTimeout.count())),
+                                  overall ? fmt::format("{}: no answer from {} within {}", what,
+                                                        settings.url,
+                                                        call.deadlineText.empty()
+                                                            ? fmt::format("llm.timeout ({} ms)",
+                                                                          settings.timeout.count())
+                                                            : call.deadlineText)
+                                          : fmt::format("{}: no answer from {} within {} ms "
+                                                        "(first byte)",
+                                                        what, settings.url,
+                                                        settings.firstByteTimeout.count())),
                         Retry::No};
             }
             if (f.ec.category() == httpErrors()) {
@@ -642,16 +644,18 @@ struct HttpTransport::Impl {
                     Retry::No};
             }
             if (timeout) {
-                return {
-                    makeError(K::Timeout,
-                              overall
-                                  ? fmt::format("{}: answer from {} not complete within "
-                                                "llm.timeout ({} ms)",
-                                                what, settings.url, settings.timeout.count())
-                                  : fmt::format("{}: answer from {} stalled for more "
-                                                "than {} ms",
-                                                what, settings.url, settings.idleTimeout.count())),
-                    Retry::No};
+                return {makeError(K::Timeout,
+                                  overall ? fmt::format("{}: answer from {} not complete within {}",
+                                                        what, settings.url,
+                                                        call.deadlineText.empty()
+                                                            ? fmt::format("llm.timeout ({} ms)",
+                                                                          settings.timeout.count())
+                                                            : call.deadlineText)
+                                          : fmt::format("{}: answer from {} stalled for more "
+                                                        "than {} ms",
+                                                        what, settings.url,
+                                                        settings.idleTimeout.count())),
+                        Retry::No};
             }
             return {makeError(K::ConnectionFailed,
                               fmt::format("{}: connection to {} lost in the middle of the "

@@ -73,6 +73,8 @@ struct HttpCall {
     std::shared_ptr<const std::string> body; ///< JSON; null: none
     std::string what;                        ///< what is asked, for messages ("face_state")
     std::chrono::steady_clock::time_point deadline;
+    /// What the deadline is, for the message when it passes; empty: llm.timeout.
+    std::string deadlineText;
     bool takesSlot = true; ///< counts against max_in_flight (health checks do not)
     bool retries = true;   ///< false: only a stale pooled connection is retried
 };

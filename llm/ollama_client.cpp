@@ -250,13 +250,14 @@ std::pair<AnalysisError, Retry> OllamaClient::statusError(int status, std::strin
 
 asio::awaitable<ChatOutcome> OllamaClient::ask(std::shared_ptr<const std::string> body,
                                                std::string what, Clock::time_point deadline,
-                                               bool streaming) {
+                                               bool streaming, std::string deadlineText) {
     const Clock::time_point start = Clock::now();
     HttpCall call;
     call.path = "/api/chat";
     call.body = std::move(body);
     call.what = std::move(what);
     call.deadline = deadline;
+    call.deadlineText = std::move(deadlineText);
     HttpTransport::ReaderFactory reader = [this, label = call.what, start, streaming] {
         return std::make_unique<ChatReader>(*this, label, start, streaming);
     };
@@ -448,11 +449,15 @@ asio::awaitable<std::optional<AnalysisError>> OllamaClient::warmUp() {
     auto self = shared_from_this();
     auto body =
         std::make_shared<const std::string>(buildWarmUpBody(model_.name, optionsJson_, keepAlive_));
-    // Loading a model takes seconds to minutes: allow more than one request's timeout.
-    const auto deadline =
-        Clock::now() + std::max(transport_->settings().timeout, milliseconds(120000));
+    // Loading a model takes seconds to minutes: allow more than one request's
+    // timeout, and say which deadline passed (not llm.timeout).
+    const milliseconds budget = std::max(transport_->settings().timeout, kWarmUpMinimum);
+    const auto deadline = Clock::now() + budget;
     std::string what = "warm-up";
-    ChatOutcome out = co_await ask(std::move(body), std::move(what), deadline, false);
+    ChatOutcome out = co_await ask(std::move(body), std::move(what), deadline, false,
+                                   fmt::format("the warm-up deadline ({} ms: the larger of "
+                                               "llm.timeout and {} s)",
+                                               budget.count(), kWarmUpMinimum.count() / 1000));
     if (out.error) {
         co_return out.error;
     }

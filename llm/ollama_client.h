@@ -54,6 +54,10 @@ public:
     std::pair<AnalysisError, Retry> statusError(int status, std::string_view body,
                                                 std::string_view what) const;
 
+    /// The warm-up may take this long at least (loading a model takes seconds
+    /// to minutes): its deadline is max(llm.timeout, this).
+    static constexpr std::chrono::milliseconds kWarmUpMinimum{120000};
+
 private:
     struct Plain {
         int status = 0;
@@ -65,7 +69,7 @@ private:
     boost::asio::awaitable<ChatOutcome> ask(std::shared_ptr<const std::string> body,
                                             std::string what,
                                             std::chrono::steady_clock::time_point deadline,
-                                            bool streaming);
+                                            bool streaming, std::string deadlineText = {});
     boost::asio::awaitable<Plain> plain(boost::beast::http::verb verb, std::string_view path,
                                         std::shared_ptr<const std::string> body,
                                         std::chrono::steady_clock::time_point deadline);

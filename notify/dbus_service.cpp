@@ -21,6 +21,7 @@
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/redact.h"
 #include "base/unique_fd.h"
 
 namespace dmsd {
@@ -157,6 +158,10 @@ public:
         if (stopped_) {
             return;
         }
+        // Every caller gets an answer, even when dmsd stops under it.
+        while (!pendingReloads_.empty()) {
+            finishReload(pendingReloads_.front(), "dmsd is stopping");
+        }
         stopped_ = true;
         retryTimer_.cancel();
         teardown(true);
@@ -226,19 +231,57 @@ public:
 
     // --- methods ----------------------------------------------------------
 
-    static int onGetStatus(sd_bus_message* call, void* userdata, sd_bus_error* error) {
+    static int onGetStatus(sd_bus_message* call, void* userdata, sd_bus_error* /*error*/) {
         auto* self = static_cast<Impl*>(userdata);
         std::string json;
-        // Exceptions must not unwind through sd-bus (C code): they become error replies.
+        // Exceptions must not unwind through sd-bus (C code). GetStatus never
+        // fails: without the daemon's status, the one built from the properties.
         try {
             json =
                 self->callbacks_.getStatus ? self->callbacks_.getStatus() : self->fallbackStatus();
         } catch (const std::exception& e) {
-            return sd_bus_error_setf(error, kErrorFailed.c_str(), "GetStatus failed: %s", e.what());
+            log::warning("D-Bus: GetStatus: the full status failed ({}); sending the properties",
+                         e.what());
+            json = self->fallbackStatus(e.what());
         } catch (...) {
-            return sd_bus_error_set(error, kErrorFailed.c_str(), "GetStatus failed");
+            json = self->fallbackStatus("unknown error");
         }
-        return sd_bus_reply_method_return(call, "s", json.c_str());
+        // D-Bus strings must be valid UTF-8 (else sd-bus refuses the reply).
+        return sd_bus_reply_method_return(call, "s", publicText(json).c_str());
+    }
+
+    /// A Reload call waiting for its outcome, answered exactly once: by the
+    /// daemon, or by the deadline.
+    struct PendingReload {
+        MessagePtr call;
+        asio::steady_timer deadline;
+        std::string sender;
+        explicit PendingReload(asio::io_context& io) : deadline(io) {}
+    };
+
+    /// Answers \a pending (once) and forgets it.
+    void finishReload(const std::shared_ptr<PendingReload>& pending, const std::string& outcome) {
+        const auto it = std::find(pendingReloads_.begin(), pendingReloads_.end(), pending);
+        if (it == pendingReloads_.end()) {
+            return; // already answered
+        }
+        pendingReloads_.erase(it);
+        pending->deadline.cancel();
+        int r = 0;
+        if (!outcome.empty()) {
+            const std::string shown = publicText(outcome);
+            // The rejection itself is the journal's "Configuration rejected" entry.
+            log::info("D-Bus: Reload requested by {} failed: {}", pending->sender, shown);
+            r = sd_bus_reply_method_errorf(pending->call.get(), kErrorReloadFailed.c_str(), "%s",
+                                           shown.c_str());
+        } else {
+            log::info("D-Bus: Reload requested by {} done", pending->sender);
+            r = sd_bus_reply_method_return(pending->call.get(), "");
+        }
+        if (r < 0) {
+            log::debug("D-Bus: Reload reply not sent: {}", errnoText(r));
+        }
+        afterSend();
     }
 
     static int onReload(sd_bus_message* call, void* userdata, sd_bus_error* error) {
@@ -247,21 +290,42 @@ public:
             return sd_bus_error_set(error, kErrorFailed.c_str(),
                                     "Reload is not available in this process");
         }
-        std::string failure;
+        // The configuration is loaded off the loop: the reply is sent when the
+        // outcome is known, or when the deadline passes, whichever comes first.
+        auto pending = std::make_shared<PendingReload>(self->io_);
+        pending->call.reset(sd_bus_message_ref(call));
+        pending->sender = senderOf(call);
+        self->pendingReloads_.push_back(pending);
+        std::weak_ptr<Impl> weakSelf = self->weak_from_this();
+        std::weak_ptr<PendingReload> weakPending = pending;
+        pending->deadline.expires_after(self->options_.reloadDeadline);
+        pending->deadline.async_wait([weakSelf, weakPending](const boost::system::error_code& ec) {
+            auto me = weakSelf.lock();
+            auto waiting = weakPending.lock();
+            if (ec || !me || !waiting) {
+                return;
+            }
+            me->finishReload(waiting, fmt::format("the reload did not finish within {} s; it may "
+                                                  "still be applied (see ConfigVersion)",
+                                                  std::chrono::duration_cast<std::chrono::seconds>(
+                                                      me->options_.reloadDeadline)
+                                                      .count()));
+        });
+        auto reply = [weakSelf, weakPending](const std::string& outcome) {
+            auto me = weakSelf.lock();
+            auto waiting = weakPending.lock();
+            if (me && waiting) {
+                me->finishReload(waiting, outcome);
+            }
+        };
         try {
-            failure = self->callbacks_.reload();
+            self->callbacks_.reload(reply);
         } catch (const std::exception& e) {
-            failure = e.what();
+            reply(e.what());
         } catch (...) {
-            failure = "unknown error";
+            reply("unknown error");
         }
-        if (!failure.empty()) {
-            // The rejection itself is the journal's "Configuration rejected" entry.
-            log::info("D-Bus: Reload requested by {} failed: {}", senderOf(call), failure);
-            return sd_bus_error_set(error, kErrorReloadFailed.c_str(), failure.c_str());
-        }
-        log::info("D-Bus: Reload requested by {} done", senderOf(call));
-        return sd_bus_reply_method_return(call, "");
+        return 1; // answered by finishReload
     }
 
     static std::string senderOf(sd_bus_message* message) {
@@ -269,8 +333,12 @@ public:
         return sender != nullptr ? sender : "?";
     }
 
-    std::string fallbackStatus() const {
+    /// The status built from the properties; \a error: why the full one is missing.
+    std::string fallbackStatus(const std::string& error = {}) const {
         boost::json::object status;
+        if (!error.empty()) {
+            status["error"] = "the full status could not be built: " + error;
+        }
         status["state"] = serviceStateName(state_);
         status["config_version"] = configVersion_;
         boost::json::array alerts;
@@ -625,6 +693,7 @@ public:
     std::uint64_t lastAnalysisUs_ = 0;
     std::string configVersion_;
     std::string configError_;
+    std::vector<std::shared_ptr<PendingReload>> pendingReloads_;
 };
 
 // Methods are UNPRIVILEGED for sd-bus: access is the bus policy's job (root
@@ -706,7 +775,7 @@ void DbusService::setActiveAlertLevels(std::vector<std::pair<std::string, std::s
 }
 
 void DbusService::setDriverState(std::string state) {
-    impl_->setProperty(impl_->driverState_, std::move(state), "DriverState");
+    impl_->setProperty(impl_->driverState_, publicText(state), "DriverState");
 }
 
 void DbusService::setLastAnalysisUs(std::uint64_t realtimeUs) {
@@ -714,11 +783,11 @@ void DbusService::setLastAnalysisUs(std::uint64_t realtimeUs) {
 }
 
 void DbusService::setConfigVersion(std::string version) {
-    impl_->setProperty(impl_->configVersion_, std::move(version), "ConfigVersion");
+    impl_->setProperty(impl_->configVersion_, publicText(version), "ConfigVersion");
 }
 
 void DbusService::setConfigError(std::string error) {
-    impl_->setProperty(impl_->configError_, std::move(error), "ConfigError");
+    impl_->setProperty(impl_->configError_, publicText(error), "ConfigError");
 }
 
 void DbusService::emitAlertRaised(const AlertEvent& event, std::uint64_t timestampUs) {
@@ -728,7 +797,7 @@ void DbusService::emitAlertRaised(const AlertEvent& event, std::uint64_t timesta
     if (!event.evidence.empty()) {
         details["evidence"] = event.evidence;
     }
-    const std::string detailsJson = writeJson(details);
+    const std::string detailsJson = publicText(writeJson(details));
     const std::string kind(alertKindName(event.kind));
     const std::string level(alertLevelName(event.level));
     const double confidence = std::clamp(event.confidence, 0.0, 1.0);

@@ -47,13 +47,19 @@ std::string_view serviceStateName(ServiceState state);
 
 /// What the daemon plugs in. All run on the loop and must return promptly.
 struct DbusCallbacks {
-    /// JSON for `GetStatus` (docs/interfaces.md sections 4 and 6). If unset, a minimal
-    /// status is built from the properties. Exceptions become a D-Bus error.
+    /// JSON for `GetStatus` (docs/interfaces.md sections 4 and 6). If unset, or
+    /// if it throws, a minimal status is built from the properties: GetStatus
+    /// never fails.
     std::function<std::string()> getStatus;
-    /// `Reload`: re-read and apply the configuration as SIGHUP does. Returns an
-    /// empty string on success, else the reason, which becomes the D-Bus error
-    /// `org.dmsd.DriverMonitor1.Error.ReloadFailed`. Unset: the call fails.
-    std::function<std::string()> reload;
+    /// `Reload`: re-read and apply the configuration as SIGHUP does, and call
+    /// \a reply once, on the loop, with an empty string on success, else the
+    /// reason, which becomes the D-Bus error
+    /// `org.dmsd.DriverMonitor1.Error.ReloadFailed`. Must return at once (the
+    /// files are read off the loop). If \a reply is not called within
+    /// DbusServiceOptions::reloadDeadline, or the service stops first, the
+    /// caller gets that error instead; a later \a reply is ignored. Unset: the
+    /// call fails.
+    std::function<void(std::function<void(const std::string&)> reply)> reload;
     /// The service became available on the bus (name owned) or stopped being so
     /// (connection failed, dropped, name refused); \a reason is empty when available.
     std::function<void(bool available, const std::string& reason)> availabilityChanged;
@@ -64,6 +70,9 @@ struct DbusServiceOptions {
     std::chrono::milliseconds initialBackoff{500}; ///< first reconnect delay
     std::chrono::milliseconds maxBackoff{30000};   ///< delays double up to this
     std::chrono::milliseconds flushTimeout{250};   ///< bound of the final flush in stop()
+    /// Reload answers within this, success or error (the default D-Bus client
+    /// timeout is 25 s).
+    std::chrono::milliseconds reloadDeadline{15000};
 };
 
 /// Health of the bus connection, for `GetStatus` and logs.

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <gst/app/gstappsink.h>
 
+#include "base/input_file.h"
 #include "base/log.h"
 
 namespace dmsd {
@@ -218,6 +219,11 @@ std::optional<CaptureError> Capture::buildSession(Session& session) const {
                                             culprit),
                                 {}};
         }
+        // filesrc would block in a read of a FIFO (and the open of one, with
+        // no writer), deaf to stop(): only regular files and devices are read.
+        if (auto problem = inputFileProblem(spec_.value, InputKind::FileOrDevice)) {
+            return CaptureError{fmt::format("{}: {}", culprit, *problem), {}};
+        }
         GstElementPtr src = make("filesrc", error);
         decoder = make("decodebin", error);
         if (error) {
@@ -385,6 +391,15 @@ std::optional<CaptureError> Capture::start() {
     }
     auto session = std::make_unique<Session>();
     if (auto error = buildSession(*session)) {
+        if (options_.mode == CaptureMode::Live && spec_.kind == SourceSpec::Kind::File) {
+            // A file missing or unreadable at start (a mount still coming up, a
+            // recording being copied in) is retried with the camera back-off.
+            session.reset();
+            setState(CameraState::Lost);
+            emit(CaptureEvent::Kind::Error, error->message, error->detail);
+            supervisor_ = std::thread([this] { supervise(); });
+            return std::nullopt;
+        }
         return error;
     }
     setState(CameraState::Starting);

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -400,6 +401,51 @@ TEST_CASE("analyze: mixed batch keeps the server busy, reports bad inputs, exit 
 
     // Several videos and pipelined sequences: the emulator ran requests at once.
     CHECK(maxLoggedConcurrency(log) > 1);
+}
+
+TEST_CASE("analyze: a FIFO given as a video is refused at once; exit 1", "[analyze]") {
+    TempDir dir("dmsd-analyze-hostile");
+    Emulator emulator({"--slots", "4", "--latency-ms", "20"});
+    const auto config = writeConfig(dir, emulator.url());
+    const std::string fifo = (dir / "fifo.mp4").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // Before: the FIFO hung analyze in the duration probe until SIGKILL.
+    const RunResult run = runAnalyzeJson({"--config", config.string(), "--quiet", fifo});
+    INFO(run.raw);
+    CHECK(run.exitCode == 1);
+    auto groups = byVideo(run.lines);
+    REQUIRE(groups.count(fifo) == 1);
+    const auto& fifoLines = groups.at(fifo);
+    REQUIRE(fifoLines.size() == 1);
+    CHECK(fifoLines[0].at("status") == "failed");
+    CHECK_THAT(std::string(fifoLines[0].at("error").as_string()),
+               Catch::Contains("is a FIFO (named pipe), not a regular file"));
+}
+
+TEST_CASE("analyze: a truncated video is partial, not complete; exit 1", "[analyze]") {
+    TempDir dir("dmsd-analyze-hostile");
+    Emulator emulator({"--slots", "4", "--latency-ms", "20"});
+    const auto config = writeConfig(dir, emulator.url());
+    // An AVI cut to its first third: its header still announces 9 s, and
+    // GStreamer plays what is left to an ordinary end of stream.
+    VideoSpec spec;
+    spec.width = 160;
+    spec.height = 120;
+    spec.fps = 10;
+    spec.container = dmsd::test::VideoContainer::AviMjpeg;
+    spec.segments = {moving(9.0, {120, 120, 120})};
+    const std::string cut = (dir / "cut.avi").string();
+    dmsd::test::writeCorruptVideo(cut, dmsd::test::Corruption::Truncated, spec);
+    const RunResult run = runAnalyzeJson({"--config", config.string(), "--quiet", cut});
+    INFO(run.raw);
+    CHECK(run.exitCode == 1);
+    REQUIRE(!run.lines.empty());
+    const json::object& summary = run.lines.back();
+    REQUIRE(summary.at("type") == "summary");
+    CHECK(summary.at("status") == "partial");
+    CHECK(number(summary.at("expected_duration_s")) == Approx(9.0).margin(0.2));
+    CHECK(number(summary.at("position_s")) < 6.0);
+    CHECK_THAT(std::string(summary.at("error").as_string()), Catch::Contains("announces"));
 }
 
 TEST_CASE("analyze: output is the same for --jobs 1 and --jobs 4 but for timings", "[analyze]") {

@@ -1,6 +1,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 
@@ -86,4 +87,56 @@ TEST_CASE("check-config exit codes and messages", "[config][cli]") {
     std::tie(code, output) = checkConfig({"--print", main.string()});
     CHECK(code == 0);
     CHECK(output.find("\"mode\": \"combined\"") != std::string::npos);
+}
+
+TEST_CASE("check-config refuses files that are not files, at once", "[config][cli]") {
+    dmsd::test::TempDir dir("dmsd-check-config-fifo");
+    const auto main = dir / "dmsd.yaml";
+    writeFile(main, "version: ota-1\n");
+    const auto fifo = dir / "incoming.yaml";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // Before: check-config blocked in the open (no writer) until killed; runCommand
+    // would fail the test at its 30 s limit.
+    auto [code, output] = checkConfig({fifo.string()});
+    INFO(output);
+    CHECK(code == 1);
+    CHECK(output.find(fifo.string() + ": is a FIFO (named pipe), not a regular file") !=
+          std::string::npos);
+    std::tie(code, output) = checkConfig({main.string(), fifo.string()});
+    CHECK(code == 1);
+    // A FIFO among the drop-ins is refused the same way (a reload is rejected).
+    std::filesystem::create_directories(dir / "conf.d");
+    REQUIRE(::mkfifo((dir / "conf.d/50-pipe.yaml").c_str(), 0600) == 0);
+    std::tie(code, output) = checkConfig({main.string()});
+    CHECK(code == 1);
+    CHECK(output.find("50-pipe.yaml: is a FIFO (named pipe), not a regular file; a drop-in must "
+                      "be a regular file") != std::string::npos);
+}
+
+TEST_CASE("check-config never prints a secret it was given", "[config][cli]") {
+    dmsd::test::TempDir dir("dmsd-check-config-secret");
+    const auto main = dir / "dmsd.yaml";
+    writeFile(main, "llm:\n  url: \"http://fleet:Pa55word@127.0.0.1:11434\"\n");
+    writeFile(dir / "x.yaml", "llm:\n  url: \"fleet:Pa55word@127.0.0.1:11434\"\n  model: "
+                              "\"m?token=Pa55word\"\n  mode: \"token=Pa55word\"\n");
+    auto [code, output] = checkConfig({main.string(), (dir / "x.yaml").string()});
+    INFO(output);
+    CHECK(code == 1);
+    CHECK(output.find("llm.url") != std::string::npos);
+    CHECK(output.find("***") != std::string::npos);
+    CHECK(output.find("Pa55word") == std::string::npos);
+}
+
+TEST_CASE("check-config: values that are not UTF-8 text are refused with file:line:column",
+          "[config][cli]") {
+    dmsd::test::TempDir dir("dmsd-check-config-utf8");
+    const auto main = dir / "dmsd.yaml";
+    writeFile(main, "version: \"fleet\xff-1\"\nllm:\n  model: \"llava\x1b[2J\"\n");
+    auto [code, output] = checkConfig({main.string()});
+    INFO(output);
+    CHECK(code == 1);
+    CHECK(output.find(main.string() + ":1:10: version: byte 0xFF is not valid UTF-8") !=
+          std::string::npos);
+    CHECK(output.find(main.string() + ":3:10: llm.model: control character U+001B is not "
+                                      "allowed") != std::string::npos);
 }

@@ -1,6 +1,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -471,8 +472,8 @@ TEST_CASE("version: given, or a content hash of the effective settings", "[confi
     CHECK(valid("version: fleet-3").version == "fleet-3");
     CHECK(valid("version: 12").version == "12");
     CHECK(onlyError("version: \"\"\n") ==
-          "main.yaml:1:10: version: must be one line of 1..200 characters; remove the key to use "
-          "a content hash");
+          "main.yaml:1:10: version: must be one line of 1..200 characters without tabs; remove "
+          "the key to use a content hash");
     const Config a = valid("capture: { fps: 10 }");
     const Config b = valid("# same settings, other text\ncapture:\n  fps: 10\n  width: 640\n");
     const Config c = valid("capture: { fps: 11 }");
@@ -694,4 +695,66 @@ TEST_CASE("vision: a missing or unreadable landmark model is an error naming key
     CHECK(onlyError("vision:\n  downscale_width: 40\n") ==
           "main.yaml:2:20: vision.downscale_width: 40 is out of range (accepted: 80..7680)");
     CHECK(changedParts(Config{}, tuned) == std::vector<ConfigPart>{ConfigPart::Vision});
+
+TEST_CASE("every value is UTF-8 text without control characters", "[config][text]") {
+    // Before: these loaded, and the bytes broke D-Bus (and became last-known-good).
+    CHECK(onlyError("version: \"v\xff\"\n") ==
+          "main.yaml:1:10: version: byte 0xFF is not valid UTF-8 (byte 2 of the value) "
+          "(accepted: any text, e.g. \"fleet-2026-11\")");
+    CHECK_THAT(onlyError("version: \"v\\e[2J\"\n"),
+               Catch::StartsWith("main.yaml:1:10: version: control character U+001B"));
+    CHECK_THAT(onlyError("version: \"a\\tb\"\n"),
+               Catch::StartsWith("main.yaml:1:10: version: must be one line"));
+    CHECK_THAT(onlyError("llm:\n  model: \"llava\\x07\"\n"),
+               Catch::StartsWith("main.yaml:2:10: llm.model: control character U+0007"));
+    CHECK_THAT(onlyError("llm:\n  model: \"llava\\nrogue\"\n"),
+               Catch::StartsWith("main.yaml:2:10: llm.model: must be one line without tabs"));
+    CHECK_THAT(onlyError("capture:\n  source: \"file:/x\xc3(.mp4\"\n"),
+               Catch::StartsWith("main.yaml:2:11: capture.source: byte 0xC3 is not valid UTF-8"));
+    CHECK_THAT(onlyError("capture:\n  fps: \"1\xff\"\n"),
+               Catch::Contains("capture.fps: byte 0xFF is not valid UTF-8"));
+    // A key that is not text is reported as such, and the report is text.
+    const std::string key = onlyError("capture:\n  f\xffps: 10\n");
+    CHECK_THAT(key, Catch::Contains("unknown key: byte 0xFF is not valid UTF-8"));
+    CHECK(key.find('\xff') == std::string::npos);
+    // Free text (prompts) may span lines and hold tabs and any UTF-8.
+    const ConfigLoad prompt = load("analyses:\n  general_scene:\n    prompt: |\n      D\xc3\xa9"
+                                   "cris "
+                                   "la sc\xc3\xa8ne.\n      \tEn JSON.\n");
+    INFO(formatErrors(prompt.errors));
+    REQUIRE(prompt.ok());
+    CHECK(prompt.config->analyses[AnalysisKind::GeneralScene].prompt ==
+          "D\xc3\xa9"
+          "cris la sc\xc3\xa8ne.\n\tEn JSON.\n");
+}
+
+TEST_CASE("a configuration file or drop-in that is not a regular file is refused at once",
+          "[config][files]") {
+    test::TempDir dir("dmsd-config-fifo");
+    const auto main = dir / "dmsd.yaml";
+    REQUIRE(::mkfifo(main.c_str(), 0600) == 0);
+    // Before: the open blocked for ever (a FIFO without a writer).
+    ConfigLoad result = loadConfig(main);
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors[0].format() ==
+          main.string() + ": is a FIFO (named pipe), not a regular file; a configuration file "
+                          "must be a regular file");
+
+    std::filesystem::remove(main);
+    writeFile(main, "version: v1\n");
+    std::filesystem::create_directories(dir / "conf.d");
+    REQUIRE(::mkfifo((dir / "conf.d/50-pipe.yaml").c_str(), 0600) == 0);
+    result = loadConfig(main);
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors[0].format() == (dir / "conf.d/50-pipe.yaml").string() +
+                                           ": is a FIFO (named pipe), not a regular file; a "
+                                           "drop-in must be a regular file");
+    CHECK_FALSE(result.ok());
+
+    // A link to /dev/null still disables a drop-in, as in systemd.
+    std::filesystem::remove(dir / "conf.d/50-pipe.yaml");
+    std::filesystem::create_symlink("/dev/null", dir / "conf.d/50-pipe.yaml");
+    result = loadConfig(main);
+    INFO(formatErrors(result.errors));
+    CHECK(result.ok());
 }

@@ -162,6 +162,47 @@ TEST_CASE("an unusable configuration after a healthy one is rolled back, saying 
     CHECK_FALSE(f.ota->onProbation());
 }
 
+TEST_CASE("a configuration restored by rollback becomes the last known good after its "
+          "probation, and the next bad update returns to it",
+          "[ota]") {
+    Fixture f;
+    f.startHealthy(); // v1: last good
+    // good: v2 runs healthy, but a bad update arrives before its probation ends.
+    f.write("50-a.yaml", "version: v2\nalerts:\n  drowsiness: { raise_after: 4s }\n");
+    REQUIRE(f.ota->reload("SIGHUP").empty());
+    f.run(1000ms);
+    REQUIRE(f.ota->lastGood()->version == "v1");
+    // bad: v3 -> rolled back to v2, its healthy predecessor.
+    f.write("60-b.yaml", "version: v3\nalerts:\n  drowsiness: { raise_after: 5s }\n");
+    REQUIRE(f.ota->reload("SIGHUP").empty());
+    f.target.unusable("model server unusable (cannot reach http://127.0.0.1:9)");
+    f.run(3200ms);
+    REQUIRE(f.ota->running().version == "v2");
+    f.target.healthy();
+    // v2 is on probation again and, having run healthy through it, is the last good.
+    CHECK(f.ota->onProbation());
+    f.run(3200ms);
+    CHECK_FALSE(f.ota->onProbation());
+    REQUIRE(f.ota->lastGood());
+    CHECK(f.ota->lastGood()->version == "v2");
+    const ConfigLoad saved = loadConfigFiles({f.ota->lastGoodPath()});
+    REQUIRE(saved.ok());
+    CHECK(saved.config->version == "v2");
+    // bad again: v4 arrives while v2 is briefly unusable, so it is judged against
+    // the last known good, which must be v2 (not the older v1).
+    f.target.unusable("camera v4l2:/dev/video9 unusable (no such device)");
+    f.write("60-b.yaml", "version: v4\nalerts:\n  drowsiness: { raise_after: 6s }\n");
+    REQUIRE(f.ota->reload("SIGHUP").empty());
+    REQUIRE(f.ota->running().version == "v4");
+    f.run(3200ms);
+    CHECK(f.ota->running().version == "v2");
+    CHECK(f.target.applied.back().version == "v2");
+    CHECK(f.ota->counters().rollbacks == 2);
+    CHECK_THAT(f.ota->configError(), Catch::StartsWith("configuration v4 rolled back to v2: "));
+    // Restored to the last known good itself: nothing left on probation.
+    CHECK_FALSE(f.ota->onProbation());
+}
+
 TEST_CASE("an unusable spell shorter than probation is forgiven", "[ota]") {
     Fixture f;
     f.startHealthy();

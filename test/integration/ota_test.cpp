@@ -319,3 +319,35 @@ TEST_CASE("nothing leaks across 100 reloads") {
     REQUIRE(code);
     CHECK(*code == 0);
 }
+
+TEST_CASE("a configuration restored by rollback becomes the last known good again, and the "
+          "next bad update returns to it") {
+    Running r({"--slots", "4"}, shortProbation());
+    const auto lastGood = r.h.dir() / "state" / "last-good.yaml";
+    auto lastGoodHolds = [&](const std::string& version) {
+        std::ifstream in(lastGood);
+        const std::string text((std::istreambuf_iterator<char>(in)), {});
+        return text.find("\"version\": \"" + version + "\"") != std::string::npos;
+    };
+    REQUIRE(waitUntil([&] { return lastGoodHolds("it-1"); }, 15s));
+    const std::string deadUrl = fmt::format("http://127.0.0.1:{}", unusedLoopbackPort());
+
+    // good: it-2 applies; a bad update arrives before its probation is over.
+    dropIn(r.h, "50-good.yaml", "version: it-2\nalerts:\n  drowsiness: { raise_after: 3s }\n");
+    REQUIRE(r.versionBecomes("it-2"));
+    dropIn(r.h, "90-bad.yaml", "version: it-bad-1\nllm: { url: \"" + deadUrl + "\" }\n");
+    REQUIRE(r.versionBecomes("it-bad-1"));
+    // rollback: to it-2, its healthy predecessor ...
+    REQUIRE(r.versionBecomes("it-2", 30s));
+    // ... which, having run healthy through a probation again, is the last known good.
+    // Before: it never became so, and the next bad update went back to it-1.
+    CHECK(waitUntil([&] { return lastGoodHolds("it-2"); }, 20s));
+
+    // bad again: rolled back to it-2, the right one.
+    std::filesystem::remove(r.h.confDir() / "90-bad.yaml");
+    dropIn(r.h, "91-bad.yaml", "version: it-bad-2\nllm: { url: \"" + deadUrl + "\" }\n");
+    REQUIRE(r.versionBecomes("it-bad-2"));
+    REQUIRE(r.versionBecomes("it-2", 30s));
+    CHECK(counter(r.h.status(), "rollbacks") == 2);
+    CHECK(r.h.property("ConfigError").as_string().find("rolled back to it-2") != std::string::npos);
+}

@@ -22,8 +22,14 @@ TEST_CASE("model server URLs: http://host[:port] only", "[llm][url]") {
     CHECK(serverUrlProblem("http://host:")->find("port \"\"") != std::string::npos);
     CHECK(serverUrlProblem("http://host/api") ==
           "\"http://host/api\": a path (\"/api\") is not allowed; requests go to URL/api/chat");
+    // The message never repeats the password (it reaches the journal and D-Bus).
     CHECK(serverUrlProblem("http://user:pw@host") ==
-          "\"http://user:pw@host\": user info is not supported");
+          "\"http://***@host\": user info is not supported");
+    CHECK(serverUrlProblem("user:s3cret@host:11434") ==
+          "\"***@host:11434\" has no scheme; write it as http://***@host:11434");
+    CHECK(serverUrlProblem("https://u:s3cret@host")->find("s3cret") == std::string::npos);
+    CHECK(serverUrlProblem("http://u:s3cret@host/api")->find("s3cret") == std::string::npos);
+    CHECK(serverUrlProblem("http://host?token=s3cret")->find("s3cret") == std::string::npos);
     CHECK(serverUrlProblem("http://host?x=1") ==
           "\"http://host?x=1\": a query or fragment is not allowed");
     CHECK(serverUrlProblem("http://host#f"));

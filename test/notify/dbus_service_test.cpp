@@ -245,9 +245,13 @@ public:
         callbacks.getStatus = [this] {
             return statusJson;
         };
-        callbacks.reload = [this] {
+        callbacks.reload = [this](std::function<void(const std::string&)> reply) {
             ++reloads;
-            return reloadFailure;
+            if (holdReload) {
+                heldReply = std::move(reply); // answered later, or never
+                return;
+            }
+            reply(reloadFailure);
         };
         callbacks.availabilityChanged = [this](bool available, const std::string&) {
             availability.push_back(available);
@@ -255,6 +259,7 @@ public:
         dmsd::DbusServiceOptions options;
         options.initialBackoff = 20ms;
         options.maxBackoff = 200ms;
+        options.reloadDeadline = 1s;
         loop.run([&] {
             service = std::make_unique<dmsd::DbusService>(loop.io(), dmsd::DbusSettings{true, bus},
                                                           callbacks, options);
@@ -277,6 +282,8 @@ public:
     // Touched only on the loop.
     std::string statusJson = R"({"state":"running","counters":{"frames_captured":42}})";
     std::string reloadFailure;
+    bool holdReload = false;
+    std::function<void(const std::string&)> heldReply;
     int reloads = 0;
     std::vector<bool> availability;
 };
@@ -453,7 +460,7 @@ TEST_CASE("DbusService serves the contract's properties and methods", "[dbus]") 
         CHECK(status == json::parse(R"({"state":"running","counters":{"frames_captured":42}})"));
     }
 
-    SECTION("GetStatus failing in the daemon is a D-Bus error") {
+    SECTION("GetStatus failing in the daemon still answers, with the properties") {
         service.loop.run([&] {
             // A getStatus that throws must become an error reply, not a crash.
             service.service.reset();
@@ -471,9 +478,69 @@ TEST_CASE("DbusService serves the contract's properties and methods", "[dbus]") 
                         "--reply-timeout=5000", "--dest=" + kName, kPath, kIface + ".GetStatus"},
                        15s);
         INFO(output);
+        CHECK(code == 0);
+        CHECK(output.find("\"state\":\"starting\"") != std::string::npos);
+        CHECK(output.find("the full status could not be built: no status") != std::string::npos);
+        CHECK(output.find("org.dmsd.DriverMonitor1.Error") == std::string::npos);
+    }
+
+    SECTION("bytes that are not UTF-8 reach neither the properties nor GetStatus") {
+        // Before: sd-bus refused these strings, so the property reads and the
+        // GetStatus call failed.
+        service.loop.run([&] {
+            auto& s = *service.service;
+            s.setConfigVersion("v\xff\xfe-1");
+            s.setConfigError("conf.d/\xc3(.yaml:1: version: \x1b[31mred");
+            s.setDriverState("AWAKE\xe2\x82");
+            service.statusJson = "{\"config_version\":\"v\xff-1\"}";
+        });
+        CHECK(getProperty(bus.address(), "ConfigVersion") == "v\uFFFD\uFFFD-1");
+        CHECK(getProperty(bus.address(), "ConfigError") ==
+              "conf.d/\uFFFD(.yaml:1: version: \uFFFD[31mred");
+        CHECK(getProperty(bus.address(), "DriverState") == "AWAKE\uFFFD\uFFFD");
+        auto [code, output] =
+            busctl(bus.address(), {"--json=short", "call", kName, kPath, kIface, "GetStatus"});
+        INFO(output);
+        REQUIRE(code == 0);
+        const json::value status = json::parse(json::parse(output).at("data").at(0).as_string());
+        CHECK(status.at("config_version") == "v\uFFFD-1");
+    }
+
+    SECTION("Reload answers within its deadline even when the daemon never does") {
+        service.loop.run([&] { service.holdReload = true; });
+        const auto started = std::chrono::steady_clock::now();
+        auto [code, output] =
+            runCommand({"dbus-send", "--bus=" + bus.address(), "--print-reply",
+                        "--reply-timeout=20000", "--dest=" + kName, kPath, kIface + ".Reload"},
+                       30s);
+        INFO(output);
         CHECK(code != 0);
-        CHECK(output.find("org.dmsd.DriverMonitor1.Error.Failed") != std::string::npos);
-        CHECK(output.find("no status") != std::string::npos);
+        CHECK(output.find(std::string(dmsd::kDbusErrorReloadFailed)) != std::string::npos);
+        CHECK(output.find("did not finish within 1 s") != std::string::npos);
+        // The deadline (1 s here), not the client's 20 s timeout, ended the call.
+        CHECK(std::chrono::steady_clock::now() - started < 15s);
+        // A late outcome is ignored (no second reply, no crash).
+        service.loop.run([&] {
+            REQUIRE(service.heldReply);
+            service.heldReply("");
+        });
+        CHECK(getProperty(bus.address(), "State") == "starting");
+    }
+
+    SECTION("a Reload answered later gets the outcome") {
+        service.loop.run([&] { service.holdReload = true; });
+        std::future<std::pair<int, std::string>> call = std::async(std::launch::async, [&] {
+            return runCommand({"dbus-send", "--bus=" + bus.address(), "--print-reply",
+                               "--reply-timeout=20000", "--dest=" + kName, kPath,
+                               kIface + ".Reload"},
+                              30s);
+        });
+        REQUIRE(waitUntil([&] { return service.loop.run([&] { return bool(service.heldReply); }); },
+                          10s));
+        service.loop.run([&] { service.heldReply(""); });
+        auto [code, output] = call.get();
+        INFO(output);
+        CHECK(code == 0);
     }
 
     SECTION("Reload calls the daemon, and its failure is a D-Bus error") {

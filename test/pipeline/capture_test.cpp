@@ -1,5 +1,7 @@
 #include <atomic>
+#include <filesystem>
 #include <mutex>
+#include <sys/stat.h>
 #include <thread>
 #include <vector>
 
@@ -215,16 +217,54 @@ TEST_CASE("live capture drops and counts frames while the consumer stalls", "[ca
 }
 
 TEST_CASE("a missing file is a clear error naming the source", "[capture]") {
-    for (auto mode : {CaptureMode::Offline, CaptureMode::Live}) {
-        CaptureOptions options;
-        options.mode = mode;
-        Capture capture(smallCapture("file:/nonexistent/dmsd/trip.mp4"), options);
-        auto error = capture.start();
-        REQUIRE(error);
-        CHECK_THAT(error->message, Catch::Contains("file:/nonexistent/dmsd/trip.mp4") &&
-                                       Catch::Contains("no such file"));
-    }
+    CaptureOptions options;
+    options.mode = CaptureMode::Offline;
+    Capture capture(smallCapture("file:/nonexistent/dmsd/trip.mp4"), options);
+    auto error = capture.start();
+    REQUIRE(error);
+    CHECK_THAT(error->message, Catch::Contains("file:/nonexistent/dmsd/trip.mp4") &&
+                                   Catch::Contains("no such file"));
     CHECK(Capture::validate(smallCapture("file:/nonexistent/x.mp4")));
+}
+
+TEST_CASE("live: a file missing at start is retried with the camera back-off until it appears",
+          "[capture]") {
+    dmsd::test::TempDir dir("dmsd-capture-late");
+    const auto path = dir / "late.avi";
+    EventLog log;
+    CaptureOptions options;
+    options.mode = CaptureMode::Live;
+    options.backoffInitial = 50ms;
+    options.backoffMax = 200ms;
+    options.onEvent = log.sink();
+    Capture capture(smallCapture("file:" + path.string()), options);
+    // Before: start() failed for good, and `run` never looked at the file again.
+    REQUIRE_FALSE(capture.start());
+    CHECK(eventually([&] { return log.count(CaptureEvent::Kind::Error) >= 1; }));
+    CHECK_THAT(log.firstMessage(CaptureEvent::Kind::Error), Catch::Contains("no such file"));
+    CHECK(eventually([&] { return log.count(CaptureEvent::Kind::Restarting) >= 1; }));
+    dmsd::test::VideoSpec spec;
+    spec.width = 160;
+    spec.height = 120;
+    spec.container = dmsd::test::VideoContainer::AviMjpeg;
+    spec.segments = {dmsd::test::VideoSegment{4.0, {}, true}};
+    dmsd::test::generateVideo(dir / "writing.avi", spec);
+    std::filesystem::rename(dir / "writing.avi", path);
+    CHECK(eventually([&] { return log.count(CaptureEvent::Kind::Streaming) >= 1; }, 20s));
+    capture.stop();
+}
+
+TEST_CASE("a FIFO as a file source is refused at once, never read", "[capture]") {
+    dmsd::test::TempDir dir("dmsd-capture-fifo");
+    const auto path = dir / "trip.mp4";
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    CaptureOptions options;
+    options.mode = CaptureMode::Offline;
+    Capture capture(smallCapture("file:" + path.string()), options);
+    // Before: filesrc blocked in open() of the FIFO, and so did start().
+    auto error = capture.start();
+    REQUIRE(error);
+    CHECK_THAT(error->message, Catch::Contains("is a FIFO (named pipe), not a regular file"));
 }
 
 TEST_CASE("a bad pipeline description is a clear error with GStreamer's message", "[capture]") {
