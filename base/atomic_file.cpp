@@ -69,7 +69,17 @@ std::error_code writeFileAtomically(const std::filesystem::path& path, std::stri
 std::error_code writeFileAtomically(const std::filesystem::path& path, std::string_view text,
                                     const AtomicWrite& how) {
     const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+// GCC 12 at -O3 reports a bogus -Wrestrict inside libstdc++ for
+// "literal" + std::string (GCC bug 105329, also 105651); clang has no
+// -Wrestrict.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wrestrict"
+#endif
     const std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp");
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
     ::unlink(tmp.c_str()); // a leftover of a crash in the middle of an earlier write
     const bool synced = how.durability == Durability::Synced;
     if (std::error_code ec =

@@ -64,7 +64,17 @@ std::string formatBar(const ProgressFigures& f, std::size_t columns) {
     if (barWidth >= 10) {
         const auto filled =
             static_cast<std::size_t>(std::round(fraction * static_cast<double>(barWidth)));
+// GCC 12 at -O3 reports a bogus -Wrestrict inside libstdc++ for
+// "literal" + std::string (GCC bug 105329, also 105651); clang has no
+// -Wrestrict.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wrestrict"
+#endif
         line = "[" + std::string(filled, '#') + std::string(barWidth - filled, '.') + "]";
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
     } else {
         line = fmt::format("{:3.0f}%", fraction * 100.0);
     }

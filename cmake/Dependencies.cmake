@@ -19,7 +19,10 @@ find_package(dlib REQUIRED CONFIG)
 find_package(OpenCV REQUIRED CONFIG COMPONENTS core imgproc calib3d)
 
 # Boost.Asio/Beast: one io_context per process, no deprecated interfaces.
-add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+# (Beast 1.81 always uses boost::core::string_view, which converts to and from
+# std::string_view; BOOST_BEAST_USE_STD_STRING_VIEW only prints a deprecation
+# note in every file that includes Beast.)
+add_compile_definitions(BOOST_ASIO_NO_DEPRECATED)
 
 if(yaml-cpp_FOUND AND NOT TARGET yaml-cpp::yaml-cpp)
     add_library(yaml-cpp::yaml-cpp ALIAS yaml-cpp)

@@ -1,4 +1,6 @@
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
@@ -758,3 +760,72 @@ TEST_CASE("a configuration file or drop-in that is not a regular file is refused
     INFO(formatErrors(result.errors));
     CHECK(result.ok());
 }
+
+#ifdef DMSD_MAN_DIR
+namespace {
+
+/// Removes roff font changes and escapes: "\f[V]num_ctx\f[R]" -> "num_ctx".
+std::string roffPlain(std::string line) {
+    std::string out;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == 'f') {
+            i += (i + 2 < line.size() && line[i + 2] == '[') ? line.find(']', i) - i : 2;
+        } else if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '-') {
+            out += '-';
+            ++i;
+        } else {
+            out += line[i];
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("the man page dmsd.yaml(5) describes every key the program reads", "[config][docs]") {
+    std::ifstream in(std::string(DMSD_MAN_DIR) + "/dmsd.yaml.5");
+    REQUIRE(in);
+    // Each subsection (".SS llm") and the terms of its definition list (".TP"
+    // then the term), which docs/man/man.lua makes of the tables of
+    // docs/configuration.md.
+    std::map<std::string, std::set<std::string>> terms;
+    std::string section;
+    std::string line;
+    bool termNext = false;
+    while (std::getline(in, line)) {
+        if (line.starts_with(".SS ") || line.starts_with(".SH ")) {
+            section = roffPlain(line.substr(4));
+        } else if (line == ".TP") {
+            termNext = true;
+            continue;
+        } else if (termNext) {
+            terms[section].insert(roffPlain(line));
+        }
+        termNext = false;
+    }
+    auto documented = [&](const std::string& path) {
+        const std::string top = path.substr(0, path.find('.'));
+        const std::set<std::string>& keys = terms[top];
+        if (top == "version") {
+            return keys.contains("version");
+        }
+        std::string rest = path.substr(top.size() + 1);
+        if (top == "analyses") {
+            rest = "analyses.NAME." + rest.substr(rest.find('.') + 1);
+        } else if (top == "alerts") {
+            const std::string kind = rest.substr(0, rest.find('.'));
+            if (!keys.contains(kind)) { // the table of defaults per kind
+                return false;
+            }
+            rest = rest.substr(kind.size() + 1);
+        }
+        return keys.contains(rest);
+    };
+    const std::vector<std::string> keys = configKeyPaths();
+    CHECK(keys.size() > 60);
+    for (const std::string& key : keys) {
+        INFO(key);
+        CHECK(documented(key));
+    }
+}
+#endif

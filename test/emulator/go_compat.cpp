@@ -530,7 +530,17 @@ Base64Result decodeBase64Std(std::string_view in, std::string& out) {
 }
 
 std::optional<std::chrono::nanoseconds> parseGoDuration(std::string_view text, std::string& error) {
+// GCC 12 at -O3 reports a bogus -Wrestrict inside libstdc++ for
+// "literal" + std::string (GCC bug 105329, also 105651); clang has no
+// -Wrestrict.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wrestrict"
+#endif
     const std::string quoted = "\"" + std::string(text) + "\"";
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
     std::string_view s = text;
     bool negative = false;
     if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
