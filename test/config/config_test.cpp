@@ -697,6 +697,7 @@ TEST_CASE("vision: a missing or unreadable landmark model is an error naming key
     CHECK(onlyError("vision:\n  downscale_width: 40\n") ==
           "main.yaml:2:20: vision.downscale_width: 40 is out of range (accepted: 80..7680)");
     CHECK(changedParts(Config{}, tuned) == std::vector<ConfigPart>{ConfigPart::Vision});
+}
 
 TEST_CASE("every value is UTF-8 text without control characters", "[config][text]") {
     // Before: these loaded, and the bytes broke D-Bus (and became last-known-good).
