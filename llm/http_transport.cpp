@@ -590,6 +590,11 @@ struct HttpTransport::Impl {
                                           what, settings.url, settings.maxResponseBytes)),
                     Retry::No};
         }
+        if (f.ec.category() == httpErrors()) { // Beast's parser: bad chunks, bad headers
+            return {makeError(K::MalformedBody, fmt::format("{}: malformed HTTP answer from {}: {}",
+                                                            what, settings.url, f.ec.message())),
+                    Retry::No};
+        }
         const bool timeout = f.ec == beast::error::timeout;
         const bool overall = timeout && Clock::now() >= call.deadline - milliseconds(1);
         switch (f.phase) {
@@ -620,12 +625,6 @@ struct HttpTransport::Impl {
                                                         settings.firstByteTimeout.count())),
                         Retry::No};
             }
-            if (f.ec.category() == httpErrors()) {
-                return {
-                    makeError(K::MalformedBody, fmt::format("{}: malformed HTTP answer from {}: {}",
-                                                            what, settings.url, f.ec.message())),
-                    Retry::No};
-            }
             if (!f.receivedAny) {
                 // A pooled connection the server closed meanwhile (restart, idle close).
                 return {makeError(K::ConnectionFailed,
@@ -637,12 +636,6 @@ struct HttpTransport::Impl {
                                                             what, settings.url, f.ec.message())),
                     Retry::No};
         case Phase::Body:
-            if (f.ec.category() == httpErrors()) {
-                return {
-                    makeError(K::MalformedBody, fmt::format("{}: malformed HTTP answer from {}: {}",
-                                                            what, settings.url, f.ec.message())),
-                    Retry::No};
-            }
             if (timeout) {
                 return {makeError(K::Timeout,
                                   overall ? fmt::format("{}: answer from {} not complete within {}",

@@ -774,7 +774,7 @@ void DbusService::setActiveAlertLevels(std::vector<std::pair<std::string, std::s
     impl_->setProperty(impl_->activeAlertLevels_, std::move(levels), "ActiveAlertLevels");
 }
 
-void DbusService::setDriverState(std::string state) {
+void DbusService::setDriverState(const std::string& state) {
     impl_->setProperty(impl_->driverState_, publicText(state), "DriverState");
 }
 
@@ -782,11 +782,11 @@ void DbusService::setLastAnalysisUs(std::uint64_t realtimeUs) {
     impl_->setProperty(impl_->lastAnalysisUs_, realtimeUs, "LastAnalysisUs");
 }
 
-void DbusService::setConfigVersion(std::string version) {
+void DbusService::setConfigVersion(const std::string& version) {
     impl_->setProperty(impl_->configVersion_, publicText(version), "ConfigVersion");
 }
 
-void DbusService::setConfigError(std::string error) {
+void DbusService::setConfigError(const std::string& error) {
     impl_->setProperty(impl_->configError_, publicText(error), "ConfigError");
 }
 

@@ -120,11 +120,11 @@ public:
     /// in kind-code order.
     void setActiveAlertLevels(std::vector<std::pair<std::string, std::string>> levels);
     /// Last face state ("AWAKE", "SLEEPY", ...) or "UNKNOWN".
-    void setDriverState(std::string state);
+    void setDriverState(const std::string& state);
     void setLastAnalysisUs(std::uint64_t realtimeUs);
-    void setConfigVersion(std::string version);
+    void setConfigVersion(const std::string& version);
     /// Last rejection reason; empty clears it.
-    void setConfigError(std::string error);
+    void setConfigError(const std::string& error);
 
     /// `AlertRaised(kind, level, confidence, timestamp_us, details_json)`.
     /// details_json is `{"event":"raised"|"level_changed","sequence_id":N,"evidence":{...}}`.

@@ -403,7 +403,7 @@ TEST_CASE("analyze: mixed batch keeps the server busy, reports bad inputs, exit 
     CHECK(maxLoggedConcurrency(log) > 1);
 }
 
-TEST_CASE("analyze: a FIFO given as a video is refused at once; exit 1", "[analyze]") {
+TEST_CASE("analyze: a FIFO given as a video is refused at once, exit 1", "[analyze]") {
     TempDir dir("dmsd-analyze-hostile");
     Emulator emulator({"--slots", "4", "--latency-ms", "20"});
     const auto config = writeConfig(dir, emulator.url());
@@ -422,20 +422,22 @@ TEST_CASE("analyze: a FIFO given as a video is refused at once; exit 1", "[analy
                Catch::Contains("is a FIFO (named pipe), not a regular file"));
 }
 
-TEST_CASE("analyze: a truncated video is partial, not complete; exit 1", "[analyze]") {
+TEST_CASE("analyze: a truncated video is partial, not complete, exit 1", "[analyze]") {
     TempDir dir("dmsd-analyze-hostile");
     Emulator emulator({"--slots", "4", "--latency-ms", "20"});
     const auto config = writeConfig(dir, emulator.url());
-    // An AVI cut to its first third: its header still announces 9 s, and
+    // A 9 s MP4 with its index first (faststart, as cameras and phones write
+    // them), cut to its first third: the index still announces 9 s, and
     // GStreamer plays what is left to an ordinary end of stream.
-    VideoSpec spec;
-    spec.width = 160;
-    spec.height = 120;
-    spec.fps = 10;
-    spec.container = dmsd::test::VideoContainer::AviMjpeg;
-    spec.segments = {moving(9.0, {120, 120, 120})};
-    const std::string cut = (dir / "cut.avi").string();
-    dmsd::test::writeCorruptVideo(cut, dmsd::test::Corruption::Truncated, spec);
+    const std::string cut = (dir / "cut.mp4").string();
+    {
+        ChildProcess make(std::vector<std::string>{
+            "gst-launch-1.0", "-q", "videotestsrc", "pattern=ball", "num-buffers=90", "!",
+            "video/x-raw,width=160,height=120,framerate=10/1", "!", "x264enc", "!", "mp4mux",
+            "faststart=true", "!", "filesink", "location=" + cut});
+        REQUIRE(make.wait(60s) == 0);
+    }
+    std::filesystem::resize_file(cut, std::filesystem::file_size(cut) / 3);
     const RunResult run = runAnalyzeJson({"--config", config.string(), "--quiet", cut});
     INFO(run.raw);
     CHECK(run.exitCode == 1);

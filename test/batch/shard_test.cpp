@@ -36,7 +36,7 @@ std::string errorOf(const std::string& text, std::map<std::string, std::string> 
 
 } // namespace
 
-TEST_CASE("--shard I/N", "[batch][shard]") {
+TEST_CASE("shard given as I/N", "[batch][shard]") {
     const Shard s = shardOf("2/5");
     CHECK(s.index == 2);
     CHECK(s.count == 5);
@@ -47,7 +47,7 @@ TEST_CASE("--shard I/N", "[batch][shard]") {
     CHECK_THAT(errorOf("-1/4"), Catch::Contains("expected I/N"));
 }
 
-TEST_CASE("--shard auto in a Kubernetes Indexed Job", "[batch][shard]") {
+TEST_CASE("shard auto in a Kubernetes Indexed Job", "[batch][shard]") {
     const Shard s = shardOf("auto", {{"JOB_COMPLETION_INDEX", "3"}, {"DMSD_SHARD_COUNT", "8"}});
     CHECK(s.index == 3);
     CHECK(s.count == 8);
@@ -61,7 +61,7 @@ TEST_CASE("--shard auto in a Kubernetes Indexed Job", "[batch][shard]") {
                Catch::Contains("JOB_COMPLETION_INDEX=\"three\" is not a whole number"));
 }
 
-TEST_CASE("--shard auto in a Slurm job array", "[batch][shard]") {
+TEST_CASE("shard auto in a Slurm job array", "[batch][shard]") {
     Shard s = shardOf("auto", {{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_TASK_COUNT", "4"}});
     CHECK(s.index == 0);
     CHECK(s.count == 4);
@@ -80,7 +80,7 @@ TEST_CASE("--shard auto in a Slurm job array", "[batch][shard]") {
                Catch::Contains("SLURM_ARRAY_TASK_COUNT is not set"));
 }
 
-TEST_CASE("--shard auto outside a job engine, or in both, is an error", "[batch][shard]") {
+TEST_CASE("shard auto outside a job engine, or in both, is an error", "[batch][shard]") {
     CHECK_THAT(errorOf("auto"), Catch::Contains("not started by a Kubernetes Indexed Job") &&
                                     Catch::Contains("Slurm job array"));
     CHECK_THAT(errorOf("auto", {{"JOB_COMPLETION_INDEX", "1"}, {"SLURM_ARRAY_TASK_ID", "1"}}),

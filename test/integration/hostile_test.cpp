@@ -64,7 +64,7 @@ struct Running {
 
 } // namespace
 
-TEST_CASE("a drop-in that is not UTF-8 is rejected; D-Bus keeps answering") {
+TEST_CASE("a drop-in that is not UTF-8 is rejected, D-Bus keeps answering") {
     Running r;
     // Before: the bytes reached ConfigError and the version; sd-bus refused them,
     // so properties and GetStatus failed and Reload never replied.

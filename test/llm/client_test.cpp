@@ -847,7 +847,7 @@ TEST_CASE("a response that says Connection: close is not pooled", "[client][fram
     CHECK(server.connections == 2);
 }
 
-TEST_CASE("an answer naming another model is not trusted; x and x:latest are one model",
+TEST_CASE("an answer naming another model is not trusted, and x and x:latest are one model",
           "[client]") {
     asio::io_context io;
     RawServer server(io, [](const std::string&, int index) {

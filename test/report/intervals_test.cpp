@@ -30,7 +30,7 @@ std::filesystem::path writeLines(const TempDir& dir, const std::string& name,
 
 } // namespace
 
-TEST_CASE("intervals: raise, escalation, clear; and one still raised at the end", "[report]") {
+TEST_CASE("intervals: raise, escalation, clear, and one still raised at the end", "[report]") {
     TempDir dir("dmsd-report");
     const auto file =
         writeLines(dir, "a.jsonl",
@@ -69,7 +69,7 @@ TEST_CASE("intervals: raise, escalation, clear; and one still raised at the end"
     CHECK(fleet.durationS == 20);
 }
 
-TEST_CASE("fleet totals over shards; a video in two files is taken once", "[report]") {
+TEST_CASE("fleet totals over shards, a video in two files taken once", "[report]") {
     TempDir dir("dmsd-report");
     const auto shard0 = writeLines(dir, "shard0.jsonl",
                                    {alertLine("a.mp4", 1, "raised", "DISTRACTION", "warning"),
@@ -96,7 +96,7 @@ TEST_CASE("fleet totals over shards; a video in two files is taken once", "[repo
                                       Catch::Contains("shard0.jsonl"));
 }
 
-TEST_CASE("bad lines are problems naming file and line; the rest is read", "[report]") {
+TEST_CASE("bad lines are problems naming file and line, the rest is read", "[report]") {
     TempDir dir("dmsd-report");
     const auto file = writeLines(
         dir, "bad.jsonl",

@@ -200,7 +200,7 @@ TEST_CASE("PERCLOS counts time, not frames, and leaves out unmeasured time", "[v
     CHECK(s.perclosHigh);
 }
 
-TEST_CASE("a yawn is a mouth held wide open; talking is not", "[vision][signals]") {
+TEST_CASE("a yawn is a mouth held wide open, talking is not", "[vision][signals]") {
     SignalTracker tracker(defaults()); // mar_yawn 0.6, yawn_min 1s
     double t = 0.0;
     const double dt = 0.1;

@@ -100,7 +100,8 @@ TEST_CASE("a file that is not a landmark model is a failed state", "[vision][sta
     std::filesystem::remove(path);
 }
 
-TEST_CASE("frames in, signals out; a busy stage skips frames and counts them", "[vision][stage]") {
+TEST_CASE("frames in, signals out, and a busy stage skips frames and counts them",
+          "[vision][stage]") {
     if (!landmarkModelInstalled()) {
         WARN("skipped: dlib's landmark model is not installed (Debian package libdlib-data)");
         return;
