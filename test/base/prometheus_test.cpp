@@ -96,8 +96,9 @@ TEST_CASE("the checkers fail on broken exposition (the checks can fail)", "[prom
         "dmsd_x_total 1\n",                                                       // no TYPE
         "# HELP dmsd_x_total x\n# TYPE dmsd_x_total counter\ndmsd_x_total one\n", // bad value
         "# HELP dmsd_x x\n# TYPE dmsd_x counter\ndmsd_x 1\n", // counter without _total
-        "# HELP dmsd_h h\n# TYPE dmsd_h histogram\ndmsd_h_bucket{le=\"1\"} 2\n"
-        "dmsd_h_bucket{le=\"+Inf\"} 1\ndmsd_h_sum 1\ndmsd_h_count 1\n", // decreasing buckets
+        // decreasing buckets (one string, split over two lines)
+        ("# HELP dmsd_h h\n# TYPE dmsd_h histogram\ndmsd_h_bucket{le=\"1\"} 2\n"
+         "dmsd_h_bucket{le=\"+Inf\"} 1\ndmsd_h_sum 1\ndmsd_h_count 1\n"),
     };
     for (const char* text : broken) {
         INFO(text);
