@@ -597,6 +597,10 @@ struct HttpTransport::Impl {
         }
         const bool timeout = f.ec == beast::error::timeout;
         const bool overall = timeout && Clock::now() >= call.deadline - milliseconds(1);
+        // What the whole call's deadline is, for the messages of a call that spent it.
+        const std::string deadline =
+            call.deadlineText.empty() ? fmt::format("llm.timeout ({} ms)", settings.timeout.count())
+                                      : call.deadlineText;
         switch (f.phase) {
         case Phase::Connect:
             if (timeout) {
@@ -614,11 +618,7 @@ struct HttpTransport::Impl {
             if (timeout) {
                 return {makeError(K::Timeout,
                                   overall ? fmt::format("{}: no answer from {} within {}", what,
-                                                        settings.url,
-                                                        call.deadlineText.empty()
-                                                            ? fmt::format("llm.timeout ({} ms)",
-                                                                          settings.timeout.count())
-                                                            : call.deadlineText)
+                                                        settings.url, deadline)
                                           : fmt::format("{}: no answer from {} within {} ms "
                                                         "(first byte)",
                                                         what, settings.url,
@@ -639,11 +639,7 @@ struct HttpTransport::Impl {
             if (timeout) {
                 return {makeError(K::Timeout,
                                   overall ? fmt::format("{}: answer from {} not complete within {}",
-                                                        what, settings.url,
-                                                        call.deadlineText.empty()
-                                                            ? fmt::format("llm.timeout ({} ms)",
-                                                                          settings.timeout.count())
-                                                            : call.deadlineText)
+                                                        what, settings.url, deadline)
                                           : fmt::format("{}: answer from {} stalled for more "
                                                         "than {} ms",
                                                         what, settings.url,
