@@ -14,6 +14,8 @@
 
 namespace dmsd::report {
 
+struct EvidenceSnapshot; // report/evidence.h
+
 /// One alert from its raise to its clear.
 struct AlertInterval {
     std::string video;
@@ -26,6 +28,8 @@ struct AlertInterval {
     double peakConfidence = 0.0;
     /// The level from each time on: (t, level), starting at startS.
     std::vector<std::pair<double, std::string>> levels;
+    /// The frames that raised it, when `--evidence` gave them (attachEvidence()).
+    const EvidenceSnapshot* evidence = nullptr;
 
     double durationS() const { return endS - startS; }
 };
@@ -52,6 +56,7 @@ struct FleetReport {
     std::map<std::string, KindTotals> totals;
     double durationS = 0.0;            ///< video time in all
     std::vector<std::string> problems; ///< from reading, and decisions out of order
+    std::vector<std::string> notes;    ///< what the reader should know (frames left out)
 };
 
 /// Ranks "info" < "warning" < "critical" (anything else lowest).

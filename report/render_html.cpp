@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "base/base64.h"
+#include "report/evidence.h"
 #include "report/render.h"
 
 namespace dmsd::report {
@@ -84,6 +86,7 @@ svg text{font-size:11px;fill:#333}
 .latency{fill:#7f7f7f}
 .lane-bg{fill:#f4f4f4}
 .legend span{display:inline-block;margin-right:14px}
+td.evidence img{margin-right:4px;vertical-align:top}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
 )";
 
@@ -208,18 +211,39 @@ std::string timelineSvg(const VideoReport& v) {
     return out;
 }
 
+/// The frames that raised an interval, inline: `data:` URLs, nothing fetched.
+std::string evidenceCell(const AlertInterval& i) {
+    std::string out = "<td class=\"evidence\">";
+    if (i.evidence != nullptr) {
+        for (const EvidenceFrame& frame : i.evidence->frames) {
+            out +=
+                fmt::format("<img class=\"evidence\" width=\"160\" alt=\"{0}\" title=\"{1}/{0}\" "
+                            "src=\"data:image/jpeg;base64,",
+                            escape(frame.file), escape(i.evidence->dir.string()));
+            appendBase64(out, reinterpret_cast<const unsigned char*>(frame.jpeg.data()),
+                         frame.jpeg.size());
+            out += "\">";
+        }
+    }
+    return out + "</td>";
+}
+
 std::string intervalsTable(const VideoReport& v) {
     if (v.intervals.empty()) {
         return {};
     }
+    const bool evidence = std::any_of(v.intervals.begin(), v.intervals.end(),
+                                      [](const AlertInterval& i) { return i.evidence != nullptr; });
     std::string out = "<table class=\"intervals\"><tr><th>kind</th><th>peak level</th>"
-                      "<th>start</th><th>end</th><th>duration</th><th>source</th></tr>\n";
+                      "<th>start</th><th>end</th><th>duration</th><th>source</th>";
+    out += evidence ? "<th>evidence</th></tr>\n" : "</tr>\n";
     for (const AlertInterval& i : v.intervals) {
-        out += fmt::format(
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td "
-            "class=\"num\">{}{}</td><td class=\"num\">{:.1f} s</td><td>{}</td></tr>\n",
-            escape(i.kind), escape(i.peakLevel), formatVideoTime(i.startS), formatVideoTime(i.endS),
-            i.openAtEnd ? " (end of video)" : "", i.durationS(), escape(i.source));
+        out += fmt::format("<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td "
+                           "class=\"num\">{}{}</td><td class=\"num\">{:.1f} s</td><td>{}</td>",
+                           escape(i.kind), escape(i.peakLevel), formatVideoTime(i.startS),
+                           formatVideoTime(i.endS), i.openAtEnd ? " (end of video)" : "",
+                           i.durationS(), escape(i.source));
+        out += evidence ? evidenceCell(i) + "</tr>\n" : "</tr>\n";
     }
     return out + "</table>\n";
 }
@@ -246,6 +270,9 @@ std::string renderHtml(const FleetReport& report) {
             out += "<li>" + escape(problem) + "</li>\n";
         }
         out += "</ul></details>\n";
+    }
+    for (const std::string& note : report.notes) {
+        out += "<p class=\"note\">" + escape(note) + "</p>\n";
     }
     out += legend();
     for (const VideoReport& v : report.videos) {

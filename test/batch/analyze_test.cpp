@@ -19,6 +19,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include "base/base64.h"
 #include "base/unique_fd.h"
 #include "test/support/child_process.h"
 #include "test/support/temp_dir.h"
@@ -656,6 +657,22 @@ TEST_CASE("analyze: a scripted sleepy segment raises DROWSINESS at the right vid
     CHECK(row.rfind(fmt::format("{},DROWSINESS,", video), 0) == 0);
     CHECK(row.find(fmt::format(",{:.3f},", *raisedAt)) != std::string::npos);
     CHECK(row.find(",model,") != std::string::npos);
+
+    // ... and its HTML shows the raise's frames, the very files of the evidence.
+    const auto html = dir / "report.html";
+    ChildProcess htmlReport(std::vector<std::string>{DMSD_BINARY, "report", "--quiet", "--html",
+                                                     html.string(), "--evidence", evidence.string(),
+                                                     jsonl.string()});
+    const auto htmlCode = htmlReport.wait(30s);
+    REQUIRE(htmlCode);
+    CHECK(*htmlCode == 0);
+    const std::string page = readFile(html);
+    for (const auto& image : images) {
+        const std::string jpeg = readFile(snapshots[0] / std::string(image.at("file").as_string()));
+        CHECK(page.find("data:image/jpeg;base64," +
+                        dmsd::base64(reinterpret_cast<const unsigned char*>(jpeg.data()),
+                                     jpeg.size())) != std::string::npos);
+    }
 }
 
 TEST_CASE("analyze: SIGINT stops cleanly with complete lines and exit 130", "[analyze]") {

@@ -172,3 +172,79 @@ TEST_CASE("the HTML report in headless Chromium: a lane per kind raised, not bla
         }
     }
 }
+
+TEST_CASE("the HTML report in headless Chromium: evidence thumbnails are pictures",
+          "[report][browser]") {
+    const auto chromium = findChromium();
+    if (!chromium) {
+        WARN("SKIPPED: Chromium is not installed (apt-get install chromium); the HTML report "
+             "was not rendered");
+        return;
+    }
+    TempDir dir("dmsd-report-browser");
+    // A real JPEG (GStreamer's jpegenc) of one colour found nowhere else in the report.
+    const auto snapshot = dir / "evidence" / "00000001-20261202T060000.000Z-DROWSINESS";
+    std::filesystem::create_directories(snapshot);
+    {
+        gst_init(nullptr, nullptr);
+        GError* error = nullptr;
+        const std::string description =
+            "videotestsrc pattern=solid-color foreground-color=0xff00c8c8 num-buffers=1 ! "
+            "video/x-raw,width=320,height=240 ! jpegenc ! filesink location=\"" +
+            (snapshot / "frame-0.jpg").string() + "\"";
+        GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
+        REQUIRE(pipeline != nullptr);
+        REQUIRE(error == nullptr);
+        gst_element_set_state(pipeline, GST_STATE_PLAYING);
+        GstBus* bus = gst_element_get_bus(pipeline);
+        GstMessage* done = gst_bus_timed_pop_filtered(
+            bus, 20 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+        REQUIRE(done != nullptr);
+        CHECK(GST_MESSAGE_TYPE(done) == GST_MESSAGE_EOS);
+        gst_message_unref(done);
+        gst_object_unref(bus);
+        gst_element_set_state(pipeline, GST_STATE_NULL);
+        gst_object_unref(pipeline);
+    }
+    {
+        std::ofstream sidecar(snapshot / "alert.json");
+        sidecar
+            << R"({"format":"dmsd-snapshot-1","alert":{"kind":"DROWSINESS","event":"raised"},)"
+               R"("video":{"path":"a.mp4","t_s":2},"sequence":{"images":[{"file":"frame-0.jpg"}]}})";
+    }
+    const auto input = dir / "run.jsonl";
+    {
+        std::ofstream out(input);
+        for (const std::string& line : {sequenceLine("a.mp4", 1, 0, 10, "SLEEPY", 300),
+                                        alertLine("a.mp4", 2, "raised", "DROWSINESS", "warning"),
+                                        alertLine("a.mp4", 9, "cleared", "DROWSINESS", "cleared"),
+                                        summaryLine("a.mp4", 10)}) {
+            out << line << '\n';
+        }
+    }
+    const auto html = dir / "report.html";
+    ChildProcess report(std::vector<std::string>{DMSD_BINARY, "report", "--quiet", "--html",
+                                                 html.string(), "--evidence",
+                                                 (dir / "evidence").string(), input.string()});
+    const auto reportCode = report.wait(30s);
+    REQUIRE(reportCode);
+    REQUIRE(*reportCode == 0);
+
+    const auto png = dir / "report.png";
+    std::vector<std::string> argv = chromiumArgs(*chromium, dir);
+    argv.push_back("--window-size=1000,900");
+    argv.push_back("--screenshot=" + png.string());
+    argv.push_back("file://" + html.string());
+    ChildProcess child(ChildProcess::Options{argv, {}, true, false});
+    const std::string output = child.readAll(120s);
+    const auto code = child.wait(30s);
+    INFO(output);
+    REQUIRE(code);
+    REQUIRE(*code == 0);
+    // The thumbnail is drawn 160 px wide (120 high): some 19,000 pixels of its
+    // colour (RGB 0,200,200) when the browser decoded the embedded JPEG.
+    // (JPEG's chroma subsampling shifts it by some steps, hence the tolerance.)
+    const std::vector<std::size_t> counts = countColours(png, {{0x00, 0xc8, 0xc8}}, 24);
+    INFO("thumbnail pixels " << counts[0]);
+    CHECK(counts[0] > 10000);
+}
