@@ -28,6 +28,9 @@ bool contains(const std::vector<ConfigPart>& parts, ConfigPart part) {
 
 /// Recent results kept for snapshots of the deciding sequence.
 constexpr std::size_t kRecentResults = 8;
+/// Sequences in a row without a usable answer from a server that does answer,
+/// after which the model counts as failed (State degraded).
+constexpr int kUnusableSequences = 3;
 
 /// Capture's messages name the setting ("capture.source 'X': end of stream");
 /// journal entries name the camera in DMS_CAMERA, so the reason goes without.
@@ -389,8 +392,14 @@ void Daemon::onResult(SequenceResult result) {
 
     // A sequence of which every request failed to connect says the server is
     // gone: check its health (and keep checking) rather than wait for the next.
+    // A server that answers, but never with anything usable (garbage, another
+    // model, broken framing), is as failed as one that is gone: after a few
+    // such sequences in a row the model is unhealthy (State degraded), until
+    // an answer can be used again. Its health check would pass, so it is not
+    // re-checked: the next usable answer is the recovery.
     bool anyAnswer = false;
     bool connectionFailed = false;
+    const AnalysisError* unusable = nullptr;
     for (AnalysisKind kind : kAllAnalyses) {
         const AnalysisError* error = shared->answers.error(kind);
         if (shared->answers.answered(kind)) {
@@ -398,14 +407,23 @@ void Daemon::onResult(SequenceResult result) {
         } else if (error != nullptr && (error->kind == AnalysisError::Kind::ConnectionFailed ||
                                         error->kind == AnalysisError::Kind::Timeout)) {
             connectionFailed = true;
+        } else if (error != nullptr && error->kind != AnalysisError::Kind::Cancelled) {
+            unusable = error;
         }
     }
+    unusableSequences_ =
+        anyAnswer || connectionFailed || unusable == nullptr ? 0 : unusableSequences_ + 1;
     if (anyAnswer && !health_.modelOk) {
         setModelHealth(true, {});
     } else if (!anyAnswer && connectionFailed && health_.modelOk) {
         setModelHealth(false,
                        fmt::format("model server {} is not answering", config().llm.server.url));
         modelHealth_.recheck();
+    } else if (unusableSequences_ >= kUnusableSequences && health_.modelOk) {
+        setModelHealth(false,
+                       fmt::format("model server {} answers, but none of its answers in "
+                                   "the last {} sequences could be used (last: {})",
+                                   config().llm.server.url, unusableSequences_, unusable->message));
     }
 
     dispatch(engine_.observe(engineNow(), shared->sequence ? shared->sequence->sequenceId : 0,

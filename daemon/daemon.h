@@ -197,6 +197,9 @@ private:
     LatestWinsPump pump_;
     ModelHealthWatcher modelHealth_;
     std::optional<Clock::time_point> modelLostAt_;
+    /// Sequences in a row of which the server answered every request, but
+    /// no answer could be used (garbage, wrong model, broken framing).
+    int unusableSequences_ = 0;
     SequenceCounters sequences_;
     /// Recent results, for snapshots of the deciding sequence.
     std::deque<std::shared_ptr<const SequenceResult>> recent_;

@@ -2,8 +2,9 @@
 // private bus, its model server the hostile proxy in front of the Ollama
 // emulator. For each fault, in llm.mode parallel and combined: an awake
 // driver stays alert-free but for ANALYZER_FAULT while the fault persists,
-// the fault is counted in GetStatus, ANALYZER_FAULT clears and answers flow
-// again once the server is healed, and every sampled window is accounted for.
+// the model is not usable (State degraded), the fault is counted in GetStatus, ANALYZER_FAULT
+// clears and answers flow again once the server is healed, and every sampled window is accounted
+// for.
 #include <set>
 #include <string>
 
@@ -68,6 +69,10 @@ alerts:
     }
     const json::object injected = proxy.stats();
     CHECK(injected.at("by_fault").as_object().at(fault).to_number<int>() >= 1);
+    // A server that answers only with what cannot be used is a failing server
+    // as much as a silent one: the model is not usable (State degraded), and
+    // the health check, which such a server passes, does not hide it.
+    CHECK(waitUntil([&] { return !h.status().at("model").at("usable").as_bool(); }, 30s));
 
     // Healed: ANALYZER_FAULT clears and answers flow again.
     proxy.configure({{"heal", true}});
