@@ -20,6 +20,7 @@ using dmsd::test::quoted;
 using dmsd::test::sequenceLine;
 using dmsd::test::summaryLine;
 using dmsd::test::TempDir;
+using dmsd::test::writeLines;
 
 namespace {
 
@@ -57,18 +58,13 @@ std::filesystem::path snapshot(const TempDir& dir, const std::string& name,
 }
 
 TripLog trip(const TempDir& dir) {
-    const auto path = dir / "run.jsonl";
-    std::ofstream out(path);
-    for (const std::string& line :
-         {sequenceLine("a.mp4", 1, 0, 20, "SLEEPY", 300),
-          alertLine("a.mp4", 12.4, "raised", "DROWSINESS", "warning"),
-          alertLine("a.mp4", 18, "cleared", "DROWSINESS", "cleared"),
-          alertLine("a.mp4", 3, "raised", "PHONE_USE", "warning"),
-          alertLine("a.mp4", 6, "cleared", "PHONE_USE", "cleared"), summaryLine("a.mp4", 20)}) {
-        out << line << '\n';
-    }
-    out.close();
-    return readTripLogs({path});
+    return readTripLogs(
+        {writeLines(dir / "run.jsonl", {sequenceLine("a.mp4", 1, 0, 20, "SLEEPY", 300),
+                                        alertLine("a.mp4", 12.4, "raised", "DROWSINESS", "warning"),
+                                        alertLine("a.mp4", 18, "cleared", "DROWSINESS", "cleared"),
+                                        alertLine("a.mp4", 3, "raised", "PHONE_USE", "warning"),
+                                        alertLine("a.mp4", 6, "cleared", "PHONE_USE", "cleared"),
+                                        summaryLine("a.mp4", 20)})});
 }
 
 } // namespace

@@ -22,15 +22,20 @@ using dmsd::test::ChildProcess;
 using dmsd::test::sequenceLine;
 using dmsd::test::summaryLine;
 using dmsd::test::TempDir;
+using dmsd::test::writeLines;
 
 namespace {
 
+/// Debian's Chromium; nullopt, with a warning that nothing was rendered, where
+/// it is not installed.
 std::optional<std::filesystem::path> findChromium() {
     for (const char* candidate : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
         if (std::filesystem::exists(candidate)) {
             return std::filesystem::path(candidate);
         }
     }
+    WARN("SKIPPED: Chromium is not installed (apt-get install chromium); the HTML report was "
+         "not rendered");
     return std::nullopt;
 }
 
@@ -99,32 +104,43 @@ std::vector<std::size_t> countColours(const std::filesystem::path& png,
     return counts;
 }
 
+/// Chromium's screenshot of \a url in a window of \a size ("W,H"), as a PNG in \a dir.
+std::filesystem::path screenshot(const std::filesystem::path& chromium, const TempDir& dir,
+                                 const std::string& url, const std::string& size) {
+    const auto png = dir / "report.png";
+    std::vector<std::string> argv = chromiumArgs(chromium, dir);
+    argv.push_back("--window-size=" + size);
+    argv.push_back("--screenshot=" + png.string());
+    argv.push_back(url);
+    ChildProcess child(ChildProcess::Options{argv, {}, true, false});
+    const std::string output = child.readAll(120s);
+    const auto code = child.wait(30s);
+    INFO(output);
+    REQUIRE(code);
+    REQUIRE(*code == 0);
+    REQUIRE(std::filesystem::exists(png));
+    return png;
+}
+
 } // namespace
 
 TEST_CASE("the HTML report in headless Chromium: a lane per kind raised, not blank",
           "[report][browser]") {
     const auto chromium = findChromium();
     if (!chromium) {
-        WARN("SKIPPED: Chromium is not installed (apt-get install chromium); the HTML report "
-             "was not rendered");
         return;
     }
     TempDir dir("dmsd-report-browser");
-    const auto input = dir / "run.jsonl";
-    {
-        std::ofstream out(input);
-        for (const std::string& line :
-             {sequenceLine("a.mp4", 1, 0, 10, "AWAKE", 300),
-              sequenceLine("a.mp4", 2, 10, 20, "SLEEPY", 900),
-              alertLine("a.mp4", 12, "raised", "DROWSINESS", "warning"),
-              alertLine("a.mp4", 14, "level_changed", "DROWSINESS", "critical"),
-              alertLine("a.mp4", 19, "cleared", "DROWSINESS", "cleared"),
-              alertLine("a.mp4", 2, "raised", "PHONE_USE", "warning"),
-              alertLine("a.mp4", 9, "cleared", "PHONE_USE", "cleared"), summaryLine("a.mp4", 20),
-              sequenceLine("b.mp4", 1, 0, 10, "AWAKE", 300), summaryLine("b.mp4", 10)}) {
-            out << line << '\n';
-        }
-    }
+    const auto input = writeLines(
+        dir / "run.jsonl",
+        {sequenceLine("a.mp4", 1, 0, 10, "AWAKE", 300),
+         sequenceLine("a.mp4", 2, 10, 20, "SLEEPY", 900),
+         alertLine("a.mp4", 12, "raised", "DROWSINESS", "warning"),
+         alertLine("a.mp4", 14, "level_changed", "DROWSINESS", "critical"),
+         alertLine("a.mp4", 19, "cleared", "DROWSINESS", "cleared"),
+         alertLine("a.mp4", 2, "raised", "PHONE_USE", "warning"),
+         alertLine("a.mp4", 9, "cleared", "PHONE_USE", "cleared"), summaryLine("a.mp4", 20),
+         sequenceLine("b.mp4", 1, 0, 10, "AWAKE", 300), summaryLine("b.mp4", 10)});
     const auto html = dir / "report.html";
     {
         std::ofstream out(html);
@@ -148,18 +164,7 @@ TEST_CASE("the HTML report in headless Chromium: a lane per kind raised, not bla
     }
 
     SECTION("the picture shows the levels and the driver state") {
-        const auto png = dir / "report.png";
-        std::vector<std::string> argv = chromiumArgs(*chromium, dir);
-        argv.push_back("--window-size=1000,700");
-        argv.push_back("--screenshot=" + png.string());
-        argv.push_back(url);
-        ChildProcess child(ChildProcess::Options{argv, {}, true, false});
-        const std::string output = child.readAll(120s);
-        const auto code = child.wait(30s);
-        INFO(output);
-        REQUIRE(code);
-        REQUIRE(*code == 0);
-        REQUIRE(std::filesystem::exists(png));
+        const auto png = screenshot(*chromium, dir, url, "1000,700");
         // critical, warning, driver awake, driver drowsy (render_html.cpp's palette)
         const std::vector<std::size_t> counts = countColours(
             png, {{0xd6, 0x27, 0x28}, {0xff, 0x9f, 0x1c}, {0x2c, 0xa0, 0x2c}, {0x94, 0x67, 0xbd}},
@@ -177,8 +182,6 @@ TEST_CASE("the HTML report in headless Chromium: evidence thumbnails are picture
           "[report][browser]") {
     const auto chromium = findChromium();
     if (!chromium) {
-        WARN("SKIPPED: Chromium is not installed (apt-get install chromium); the HTML report "
-             "was not rendered");
         return;
     }
     TempDir dir("dmsd-report-browser");
@@ -212,16 +215,11 @@ TEST_CASE("the HTML report in headless Chromium: evidence thumbnails are picture
             << R"({"format":"dmsd-snapshot-1","alert":{"kind":"DROWSINESS","event":"raised"},)"
                R"("video":{"path":"a.mp4","t_s":2},"sequence":{"images":[{"file":"frame-0.jpg"}]}})";
     }
-    const auto input = dir / "run.jsonl";
-    {
-        std::ofstream out(input);
-        for (const std::string& line : {sequenceLine("a.mp4", 1, 0, 10, "SLEEPY", 300),
-                                        alertLine("a.mp4", 2, "raised", "DROWSINESS", "warning"),
-                                        alertLine("a.mp4", 9, "cleared", "DROWSINESS", "cleared"),
-                                        summaryLine("a.mp4", 10)}) {
-            out << line << '\n';
-        }
-    }
+    const auto input =
+        writeLines(dir / "run.jsonl", {sequenceLine("a.mp4", 1, 0, 10, "SLEEPY", 300),
+                                       alertLine("a.mp4", 2, "raised", "DROWSINESS", "warning"),
+                                       alertLine("a.mp4", 9, "cleared", "DROWSINESS", "cleared"),
+                                       summaryLine("a.mp4", 10)});
     const auto html = dir / "report.html";
     ChildProcess report(std::vector<std::string>{DMSD_BINARY, "report", "--quiet", "--html",
                                                  html.string(), "--evidence",
@@ -230,17 +228,7 @@ TEST_CASE("the HTML report in headless Chromium: evidence thumbnails are picture
     REQUIRE(reportCode);
     REQUIRE(*reportCode == 0);
 
-    const auto png = dir / "report.png";
-    std::vector<std::string> argv = chromiumArgs(*chromium, dir);
-    argv.push_back("--window-size=1000,900");
-    argv.push_back("--screenshot=" + png.string());
-    argv.push_back("file://" + html.string());
-    ChildProcess child(ChildProcess::Options{argv, {}, true, false});
-    const std::string output = child.readAll(120s);
-    const auto code = child.wait(30s);
-    INFO(output);
-    REQUIRE(code);
-    REQUIRE(*code == 0);
+    const auto png = screenshot(*chromium, dir, "file://" + html.string(), "1000,900");
     // The thumbnail is drawn 160 px wide (120 high): some 19,000 pixels of its
     // colour (RGB 0,200,200) when the browser decoded the embedded JPEG.
     // (JPEG's chroma subsampling shifts it by some steps, hence the tolerance.)

@@ -15,34 +15,20 @@ using dmsd::test::alertLine;
 using dmsd::test::sequenceLine;
 using dmsd::test::summaryLine;
 using dmsd::test::TempDir;
-
-namespace {
-
-std::filesystem::path writeLines(const TempDir& dir, const std::string& name,
-                                 const std::vector<std::string>& lines) {
-    const auto path = dir / name;
-    std::ofstream out(path);
-    for (const std::string& line : lines) {
-        out << line << '\n';
-    }
-    return path;
-}
-
-} // namespace
+using dmsd::test::writeLines;
 
 TEST_CASE("intervals: raise, escalation, clear, and one still raised at the end", "[report]") {
     TempDir dir("dmsd-report");
-    const auto file =
-        writeLines(dir, "a.jsonl",
-                   {sequenceLine("a.mp4", 1, 0, 2, "AWAKE", 400),
-                    sequenceLine("a.mp4", 2, 2, 4, "SLEEPY", 500),
-                    alertLine("a.mp4", 4.5, "raised", "DROWSINESS", "warning"),
-                    alertLine("a.mp4", 8.25, "level_changed", "DROWSINESS", "critical"),
-                    alertLine("a.mp4", 12, "cleared", "DROWSINESS", "cleared"),
-                    alertLine("a.mp4", 15, "raised", "PHONE_USE", "warning"),
-                    alertLine("a.mp4", 16, "raised", "ANALYZER_FAULT", "warning", "health"),
-                    alertLine("a.mp4", 17, "cleared", "ANALYZER_FAULT", "cleared", "health"),
-                    summaryLine("a.mp4", 20)});
+    const auto file = writeLines(
+        dir / "a.jsonl", {sequenceLine("a.mp4", 1, 0, 2, "AWAKE", 400),
+                          sequenceLine("a.mp4", 2, 2, 4, "SLEEPY", 500),
+                          alertLine("a.mp4", 4.5, "raised", "DROWSINESS", "warning"),
+                          alertLine("a.mp4", 8.25, "level_changed", "DROWSINESS", "critical"),
+                          alertLine("a.mp4", 12, "cleared", "DROWSINESS", "cleared"),
+                          alertLine("a.mp4", 15, "raised", "PHONE_USE", "warning"),
+                          alertLine("a.mp4", 16, "raised", "ANALYZER_FAULT", "warning", "health"),
+                          alertLine("a.mp4", 17, "cleared", "ANALYZER_FAULT", "cleared", "health"),
+                          summaryLine("a.mp4", 20)});
     const TripLog log = readTripLogs({file});
     REQUIRE(log.problems.empty());
     REQUIRE(log.videos.size() == 1);
@@ -71,12 +57,12 @@ TEST_CASE("intervals: raise, escalation, clear, and one still raised at the end"
 
 TEST_CASE("fleet totals over shards, a video in two files taken once", "[report]") {
     TempDir dir("dmsd-report");
-    const auto shard0 = writeLines(dir, "shard0.jsonl",
+    const auto shard0 = writeLines(dir / "shard0.jsonl",
                                    {alertLine("a.mp4", 1, "raised", "DISTRACTION", "warning"),
                                     alertLine("a.mp4", 4, "cleared", "DISTRACTION", "cleared"),
                                     summaryLine("a.mp4", 10)});
     const auto shard1 = writeLines(
-        dir, "shard1.jsonl",
+        dir / "shard1.jsonl",
         {alertLine("b.mp4", 2, "raised", "DISTRACTION", "warning"),
          alertLine("b.mp4", 3, "level_changed", "DISTRACTION", "critical"),
          alertLine("b.mp4", 7, "cleared", "DISTRACTION", "cleared"), summaryLine("b.mp4", 30),
@@ -99,7 +85,7 @@ TEST_CASE("fleet totals over shards, a video in two files taken once", "[report]
 TEST_CASE("bad lines are problems naming file and line, the rest is read", "[report]") {
     TempDir dir("dmsd-report");
     const auto file = writeLines(
-        dir, "bad.jsonl",
+        dir / "bad.jsonl",
         {"not json", R"({"type":"alert","video":"a.mp4","t_s":"soon"})",
          alertLine("a.mp4", 3, "cleared", "DROWSINESS", "cleared"),
          R"({"type":"progress","video":"a.mp4"})", // another line type: skipped quietly

@@ -14,22 +14,18 @@ using dmsd::test::alertLine;
 using dmsd::test::sequenceLine;
 using dmsd::test::summaryLine;
 using dmsd::test::TempDir;
+using dmsd::test::writeLines;
 
 namespace {
 
 TripLog sample(const TempDir& dir) {
-    const auto path = dir / "run.jsonl";
-    std::ofstream out(path);
-    for (const std::string& line :
-         {sequenceLine("trips/with, comma \"q\".mp4", 1, 0, 2, "AWAKE", 300),
-          alertLine("trips/with, comma \"q\".mp4", 1.5, "raised", "DROWSINESS", "warning"),
-          alertLine("trips/with, comma \"q\".mp4", 3, "level_changed", "DROWSINESS", "critical"),
-          alertLine("trips/with, comma \"q\".mp4", 5, "cleared", "DROWSINESS", "cleared"),
-          summaryLine("trips/with, comma \"q\".mp4", 3725)}) {
-        out << line << '\n';
-    }
-    out.close();
-    return readTripLogs({path});
+    const std::string video = "trips/with, comma \"q\".mp4";
+    return readTripLogs({writeLines(dir / "run.jsonl",
+                                    {sequenceLine(video, 1, 0, 2, "AWAKE", 300),
+                                     alertLine(video, 1.5, "raised", "DROWSINESS", "warning"),
+                                     alertLine(video, 3, "level_changed", "DROWSINESS", "critical"),
+                                     alertLine(video, 5, "cleared", "DROWSINESS", "cleared"),
+                                     summaryLine(video, 3725)})});
 }
 
 } // namespace

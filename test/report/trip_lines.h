@@ -2,7 +2,10 @@
 
 // Hand-written `dmsd analyze` lines for the report tests (docs/batch.md).
 
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -37,6 +40,16 @@ inline std::string summaryLine(const std::string& video, double duration,
                                const std::string& status = "ok") {
     return fmt::format(R"({{"type":"summary","video":{},"status":"{}","duration_s":{}}})",
                        quoted(video), status, duration);
+}
+
+/// Writes \a lines to \a path, one per line; returns \a path.
+inline std::filesystem::path writeLines(const std::filesystem::path& path,
+                                        const std::vector<std::string>& lines) {
+    std::ofstream out(path);
+    for (const std::string& line : lines) {
+        out << line << '\n';
+    }
+    return path;
 }
 
 } // namespace dmsd::test
