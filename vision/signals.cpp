@@ -91,6 +91,12 @@ const DriverSignals& SignalTracker::update(const FaceObservation& face, double t
                            signals_.perclos.value >= thresholds_.perclosThreshold;
     signals_.offRoadLong =
         signals_.outsideCone && signals_.outsideConeS >= seconds(thresholds_.offRoadAfter);
+    // A head that turned out of the cone and then out of the detector's reach
+    // is looking away (offRoadLong), not gone: only a face lost from inside
+    // the cone is an empty seat or a covered camera.
+    signals_.faceAbsentLong = !present && !signals_.outsideCone &&
+                              signals_.faceAbsentS >= seconds(thresholds_.faceAbsentAfter);
+    signals_.yawningOften = signals_.yawnsInWindow >= thresholds_.yawnsDrowsy;
 
     if (present) {
         lastFaceAt_ = tS;

@@ -106,6 +106,8 @@ struct DriverSignals {
     bool eyesClosedLong = false; ///< eyesClosedS >= `eyes_closed_after`
     bool perclosHigh = false;    ///< perclos >= `perclos_threshold`, half the window measured
     bool offRoadLong = false;    ///< outsideConeS >= `off_road_after`
+    bool faceAbsentLong = false; ///< no face for `face_absent_after`, lost from inside the cone
+    bool yawningOften = false;   ///< yawnsInWindow >= `yawns_drowsy`
 };
 
 /// Turns a stream of observations into `DriverSignals`. Time is the frames'
