@@ -42,6 +42,17 @@ double mouthAspectRatio(const FaceLandmarks& landmarks) {
     return heights / (2.0 * width);
 }
 
+bool visionOnset(const DriverSignals& before, const DriverSignals& now,
+                 const SignalThresholds& thresholds) {
+    const double blinkS = seconds(thresholds.blinkMax);
+    const bool eyesClosing =
+        now.eyesClosed.value && before.eyesClosedS < blinkS && now.eyesClosedS >= blinkS;
+    const bool turningAway = !before.outsideCone && now.outsideCone;
+    const double gapS = SignalTracker::kMaxGapS;
+    const bool faceLost = !now.outsideCone && before.faceAbsentS < gapS && now.faceAbsentS >= gapS;
+    return eyesClosing || turningAway || faceLost;
+}
+
 SignalTracker::SignalTracker(const SignalThresholds& thresholds) : thresholds_(thresholds) {
 }
 

@@ -110,6 +110,14 @@ struct DriverSignals {
     bool yawningOften = false;   ///< yawnsInWindow >= `yawns_drowsy`
 };
 
+/// A vision onset worth asking the model about at once (the daemon and
+/// `analyze` close the sampling window early on it): between two successive
+/// frames' signals, the eyes stayed closed past `blink_max` (not a blink),
+/// the head left the on-road cone, or the face has been lost for
+/// `SignalTracker::kMaxGapS` from inside the cone (not a missed detection).
+bool visionOnset(const DriverSignals& before, const DriverSignals& now,
+                 const SignalThresholds& thresholds);
+
 /// Turns a stream of observations into `DriverSignals`. Time is the frames'
 /// video time (seconds, never decreasing); durations and the PERCLOS window
 /// are measured in it, not in frame counts, so a skipped frame or a lower

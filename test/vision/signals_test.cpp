@@ -343,3 +343,46 @@ TEST_CASE("yawning often: yawns_drowsy yawns in the window", "[vision][signals]"
     s = tracker.update(face(0.3, 0.02), t + 61.0);
     CHECK_FALSE(s.yawningOften);
 }
+
+TEST_CASE("vision onsets: eyes closed past a blink, the head leaving the cone, the face lost",
+          "[vision][signals]") {
+    const SignalThresholds th = defaults(); // blink_max 500ms
+    SignalTracker tracker(th);
+    double t = 0.0;
+    const double dt = 0.1;
+    std::vector<double> onsets;
+    DriverSignals before = tracker.current();
+    const auto step = [&](const FaceObservation& f) {
+        const DriverSignals now = tracker.update(f, t);
+        if (visionOnset(before, now, th)) {
+            onsets.push_back(t);
+        }
+        before = now;
+        t += dt;
+    };
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.3)); // attentive: 0.0 .. 0.9
+    }
+    for (int i = 0; i < 3; ++i) {
+        step(face(0.05)); // a blink: 1.0 .. 1.2
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.3)); // 1.3 .. 2.2
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.05)); // closed from 2.3: an onset at 2.8
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.3, 0.05, {45.0, 0.0, 0.0})); // turned away from 3.3: an onset at once
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.3)); // 4.3 .. 5.2
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(noFace()); // lost from 5.3: an onset at 5.8 (0.5 s)
+    }
+    REQUIRE(onsets.size() == 3);
+    CHECK(onsets[0] == Approx(2.8));
+    CHECK(onsets[1] == Approx(3.3));
+    CHECK(onsets[2] == Approx(5.8));
+}
