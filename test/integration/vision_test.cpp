@@ -4,6 +4,7 @@
 // failure leaving the daemon running model-only.
 
 #include <fstream>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 
@@ -39,6 +40,27 @@ void dropIn(const Harness& h, const std::string& name, const std::string& text) 
     const auto staged = h.dir() / ("staged-" + name);
     std::ofstream(staged) << text;
     std::filesystem::rename(staged, h.confDir() / name);
+}
+
+/// The JSON block after `<!-- example: NAME -->` in \a doc (of the source tree).
+json::object documented(const std::string& doc, const std::string& name) {
+    std::ifstream in(std::string(DMSD_SOURCE_DIR) + "/" + doc);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string all = text.str();
+    const auto marker = all.find("<!-- example: " + name + " -->");
+    REQUIRE(marker != std::string::npos);
+    const auto start = all.find("```json\n", marker) + 8;
+    const auto end = all.find("```", start);
+    return json::parse(all.substr(start, end - start)).as_object();
+}
+
+/// "number" for any number, else the JSON kind's name.
+std::string kindOf(const json::value& v) {
+    if (v.is_number()) {
+        return "number";
+    }
+    return v.is_string() ? "string" : v.is_bool() ? "bool" : v.is_null() ? "null" : "other";
 }
 
 std::string awakeScript(const Harness& h) {
@@ -108,6 +130,14 @@ TEST_CASE("dmsd run: vision raises DROWSINESS over D-Bus, reports itself, reload
     CHECK(vision.at("pitch_deg").is_number());
     CHECK(vision.at("perclos").is_number());
     CHECK(vision.at("onsets").to_number<int>() >= 1); // the eyes closing asked the model early
+    // docs/dbus.md's example has exactly these keys, of these kinds.
+    const json::object example = documented("docs/dbus.md", "getstatus-vision");
+    CHECK(example.size() == vision.size());
+    for (const auto& member : vision) {
+        INFO(member.key());
+        REQUIRE(example.contains(member.key()));
+        CHECK(kindOf(example.at(member.key())) == kindOf(member.value()));
+    }
     const auto cameraRestarts = status.at("counters").at("camera_restarts").to_number<int>();
     const auto processed = vision.at("frames_processed").to_number<int>();
 
