@@ -111,6 +111,19 @@ FaceVideoSpec tripSpec() {
     return spec;
 }
 
+/// The JSON block after `<!-- example: NAME -->` in \a doc (of the source tree).
+json::object documented(const std::string& doc, const std::string& name) {
+    std::ifstream in(std::string(DMSD_SOURCE_DIR) + "/" + doc);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string all = text.str();
+    const auto marker = all.find("<!-- example: " + name + " -->");
+    REQUIRE(marker != std::string::npos);
+    const auto start = all.find("```json\n", marker) + 8;
+    const auto end = all.find("```", start);
+    return json::parse(all.substr(start, end - start)).as_object();
+}
+
 double number(const json::value& v) {
     return v.to_number<double>();
 }
@@ -235,7 +248,21 @@ TEST_CASE("analyze offline: vision is deterministic, --signals lines, onsets ask
         }
     }
     CHECK(closedFrames >= 40); // of about 50
-    CHECK(emptyFrames >= 20);  // of about 26
+
+    // docs/batch.md's example: the same members, in the same order, of the same
+    // kinds as a line of a frame with a face.
+    const json::object example = documented("docs/batch.md", "analyze-signals");
+    const json::object& real = signals.at(80); // 5.3 s: the eyes closed
+    REQUIRE(real.at("face_present") == true);
+    REQUIRE(example.size() == real.size());
+    auto e = example.begin();
+    for (auto r = real.begin(); r != real.end(); ++r, ++e) {
+        CHECK(e->key() == r->key());
+        const bool sameKind = e->value().kind() == r->value().kind() ||
+                              (e->value().is_number() && r->value().is_number());
+        CHECK(sameKind);
+    }
+    CHECK(emptyFrames >= 20); // of about 26
 
     // The eyes closing (0.5 s, blink_max) and the face lost (0.5 s) close the
     // window in progress: sequences end there, off the 2 s grid.
