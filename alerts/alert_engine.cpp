@@ -147,30 +147,37 @@ std::vector<AlertEvent> AlertEngine::observeVision(EngineTime t, const VisionEvi
             conditions.emplace_back("yawning_often");
         }
         const bool present = !conditions.empty();
-        const bool measuredOpen = vision.eyesMeasured && vision.eyesConfidence >= floor;
-        const Verdict verdict = present        ? Verdict::Present
-                                : measuredOpen ? Verdict::Absent
-                                               : Verdict::Unknown;
+        // Eyes measured below the floor (a head turned far foreshortens them)
+        // neither prove nor interrupt an absence: at 15 fps a face near the
+        // floor would otherwise restart the proof every few frames.
+        const bool doubtful = !present && vision.eyesMeasured && vision.eyesConfidence < floor;
+        const Verdict verdict = present               ? Verdict::Present
+                                : vision.eyesMeasured ? Verdict::Absent
+                                                      : Verdict::Unknown;
         json::object evidence = measured;
         evidence["conditions"] = std::move(conditions);
-        applyVision(AlertKind::Drowsiness, verdict,
-                    present ? std::max(vision.eyesConfidence, 0.5) : 0.0,
-                    since(vision.eyesClosedLong ? vision.eyesClosedS : 0.0),
-                    json::object{{"vision", std::move(evidence)}}, now_);
+        if (!doubtful) {
+            applyVision(AlertKind::Drowsiness, verdict,
+                        present ? std::max(vision.eyesConfidence, 0.5) : 0.0,
+                        since(vision.eyesClosedLong ? vision.eyesClosedS : 0.0),
+                        json::object{{"vision", std::move(evidence)}}, now_);
+        }
     }
     // DISTRACTION: the head outside the on-road cone long.
     {
-        const bool measuredOn =
-            vision.poseMeasured && vision.poseConfidence >= floor && !vision.offRoadLong;
-        const Verdict verdict = vision.offRoadLong ? Verdict::Present
-                                : measuredOn       ? Verdict::Absent
-                                                   : Verdict::Unknown;
+        const bool doubtful =
+            !vision.offRoadLong && vision.poseMeasured && vision.poseConfidence < floor;
+        const Verdict verdict = vision.offRoadLong    ? Verdict::Present
+                                : vision.poseMeasured ? Verdict::Absent
+                                                      : Verdict::Unknown;
         json::object evidence = measured;
         evidence["conditions"] = vision.offRoadLong ? json::array{"off_road_long"} : json::array{};
-        applyVision(AlertKind::Distraction, verdict,
-                    vision.offRoadLong ? std::max(vision.poseConfidence, 0.5) : 0.0,
-                    since(vision.outsideConeS), json::object{{"vision", std::move(evidence)}},
-                    now_);
+        if (!doubtful) {
+            applyVision(AlertKind::Distraction, verdict,
+                        vision.offRoadLong ? std::max(vision.poseConfidence, 0.5) : 0.0,
+                        since(vision.outsideConeS), json::object{{"vision", std::move(evidence)}},
+                        now_);
+        }
     }
     // DRIVER_NOT_VISIBLE: no face long (lost from inside the cone); a face seen is
     // the absence.

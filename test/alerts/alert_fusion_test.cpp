@@ -400,3 +400,20 @@ TEST_CASE("vision: low-confidence open eyes are not a proof of absence") {
     }
     CHECK(isActive(engine, AlertKind::Drowsiness));
 }
+
+TEST_CASE("vision: a doubtful frame inside a proof of absence neither proves nor restarts it") {
+    AlertEngine engine(AlertsSettings{}); // drowsiness clear_after 6 s
+    frames(engine, 0, 2000, [](double s) { return eyesClosed(s); });
+    REQUIRE(isActive(engine, AlertKind::Drowsiness));
+    // Open eyes from 2100, every third frame measured below the floor.
+    int frame = 0;
+    const std::vector<AlertEvent> events = frames(engine, 2100, 8100, [&frame](double) {
+        VisionEvidence v = attentive();
+        if (++frame % 3 == 0) {
+            v.eyesConfidence = 0.45;
+        }
+        return v;
+    });
+    REQUIRE(events.size() == 1);
+    CHECK(describe(events[0]) == "DROWSINESS cleared cleared @8100");
+}
