@@ -555,7 +555,7 @@ struct BatchAnalyzer::Impl {
         drain(video);
     }
 
-    void onVision(Video& video, std::uint64_t ordinal, VisionFrame frame) {
+    void onVision(Video& video, std::uint64_t ordinal, const VisionFrame& frame) {
         if (cancelled_) {
             return;
         }
@@ -563,7 +563,7 @@ struct BatchAnalyzer::Impl {
             processVision(video, frame);
             return;
         }
-        video.ready.emplace(ordinal, std::move(frame));
+        video.ready.emplace(ordinal, frame);
         drain(video);
     }
 
