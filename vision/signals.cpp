@@ -44,11 +44,14 @@ double mouthAspectRatio(const FaceLandmarks& landmarks) {
 
 bool visionOnset(const DriverSignals& before, const DriverSignals& now,
                  const SignalThresholds& thresholds) {
-    const double blinkS = seconds(thresholds.blinkMax);
+    // Durations are differences of frame times: a microsecond of slack keeps
+    // a sum of frame periods that lands on the threshold from missing it.
+    constexpr double kSlackS = 1e-6;
+    const double blinkS = seconds(thresholds.blinkMax) - kSlackS;
     const bool eyesClosing =
         now.eyesClosed.value && before.eyesClosedS < blinkS && now.eyesClosedS >= blinkS;
     const bool turningAway = !before.outsideCone && now.outsideCone;
-    const double gapS = SignalTracker::kMaxGapS;
+    const double gapS = SignalTracker::kMaxGapS - kSlackS;
     const bool faceLost = !now.outsideCone && before.faceAbsentS < gapS && now.faceAbsentS >= gapS;
     return eyesClosing || turningAway || faceLost;
 }

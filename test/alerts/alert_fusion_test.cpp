@@ -136,7 +136,7 @@ TEST_CASE("vision: escalation at critical_after from the condition's onset") {
     CHECK(events[0].source == AlertSource::Vision);
 }
 
-TEST_CASE("vision: its alert clears after clear_after of measured open eyes; a blink does "
+TEST_CASE("vision: its alert clears after clear_after of measured open eyes, a blink does "
           "not restart the proof, a lost face does") {
     AlertEngine engine(AlertsSettings{}); // drowsiness clear_after 6 s
     frames(engine, 0, 3000, [](double s) { return eyesClosed(s); });
@@ -177,7 +177,7 @@ TEST_CASE("fusion: a model answer AWAKE never vetoes a measured eye closure") {
     }
 }
 
-TEST_CASE("fusion: vision's open eyes do not clear the model's alert; the model's clear does") {
+TEST_CASE("fusion: vision's open eyes do not clear the model's alert, the model's clear does") {
     AlertEngine engine(AlertsSettings{});
     std::uint64_t sequence = 1;
     std::vector<AlertEvent> events = models(engine, 0, 4000, sleepy(), sequence);
@@ -196,7 +196,7 @@ TEST_CASE("fusion: vision's open eyes do not clear the model's alert; the model'
     CHECK(ofKind(events, AlertKind::Drowsiness)[0].source == AlertSource::Model);
 }
 
-TEST_CASE("fusion: while both hold the alert it stays; it clears when the last one lets go") {
+TEST_CASE("fusion: while both hold the alert it stays, it clears when the last one lets go") {
     AlertEngine engine(AlertsSettings{});
     // The eyes close at 0; the model says SLEEPY at 0 and 2000.
     engine.observe(ms(0), 1, sleepy());
@@ -307,7 +307,7 @@ TEST_CASE("vision: DISTRACTION from the head off the road long") {
     CHECK(describe(events[0]) == "DISTRACTION cleared cleared @4100");
 }
 
-TEST_CASE("vision: DRIVER_NOT_VISIBLE from no face long; a face seen clears it") {
+TEST_CASE("vision: DRIVER_NOT_VISIBLE from no face long, a face seen clears it") {
     AlertEngine engine(AlertsSettings{}); // driver_not_visible clear_after 4 s
     CHECK(frames(engine, 0, 1900, [](double s) { return noFace(s); }).empty());
     std::vector<AlertEvent> events = frames(engine, 2000, 2000, [](double) { return noFace(2.0); });

@@ -88,7 +88,7 @@ TEST_CASE("frame path samples, encodes and reports skipped windows", "[framepath
     CHECK(counters.encodeErrors == 0);
 }
 
-TEST_CASE("frame path: every frame to onFrame before the sampler; a requested close comes at the "
+TEST_CASE("frame path: every frame to onFrame before the sampler, a requested close at the "
           "next frame",
           "[framepath]") {
     ScriptedSource source;
