@@ -15,6 +15,12 @@
 /// produced by the next call of any input, stamped with the time they became due;
 /// `nextDeadline()` says when to call `tick()` so that they come out on time.
 /// The full rules, with timelines, are in docs/alerts.md.
+///
+/// Two sources of evidence: the model's answers (observe(), carryForward()) and the
+/// per-frame vision (observeVision()). Each source has its own hysteresis per kind
+/// and holds the kind's alert or not; the alert is raised while either holds it and
+/// clears when neither does, so one source never clears (or vetoes) the other's
+/// alert. Events name the source that decided them (AlertSource).
 
 #include <array>
 #include <cstdint>
@@ -26,6 +32,7 @@
 #include "alerts/alert_conditions.h"
 #include "alerts/alert_types.h"
 #include "alerts/settings.h"
+#include "alerts/vision_evidence.h"
 #include "llm/analyses/face_state.h"
 #include "llm/answers.h"
 
@@ -78,6 +85,18 @@ public:
     /// with the failures seen in observe().
     std::vector<AlertEvent> observeAnalyzer(EngineTime t, bool ok);
 
+    /// One frame of the per-frame vision at `t`. Feeds DROWSINESS (eyes closed long,
+    /// PERCLOS high, yawning often), DISTRACTION (head off the road long) and
+    /// DRIVER_NOT_VISIBLE (no face long); the vision's conditions carry their own
+    /// durations, so a present condition holds the alert at once (no raise_after,
+    /// no confirmation count). Vision's hold ends after the condition has been
+    /// measured absent for the kind's clear_after.
+    std::vector<AlertEvent> observeVision(EngineTime t, const VisionEvidence& vision);
+
+    /// The vision stopped at `t` (failed, or disabled by a reload): its holds end,
+    /// so alerts only vision held clear; the model's are untouched.
+    std::vector<AlertEvent> visionStopped(EngineTime t);
+
     /// Produces the transitions due by `t` with no new input.
     std::vector<AlertEvent> tick(EngineTime t);
 
@@ -98,8 +117,11 @@ public:
 
 private:
     enum class Phase : std::uint8_t { Idle, Pending, Raised };
+    /// Which source's observation a call carries: only that source may clear.
+    enum class Observer : std::uint8_t { None, Model, Vision };
 
-    /// Hysteresis state of one kind.
+    /// The model's (or health's) hysteresis state of one kind; phase Raised means
+    /// the model holds the kind's alert.
     struct Track {
         Phase phase = Phase::Idle;
         AlertLevel level = AlertLevel::Cleared;
@@ -109,7 +131,6 @@ private:
         int absentRun = 0;      ///< consecutive absent observations (unknown skipped)
         std::optional<EngineTime> absentSince; ///< start of the current proof of absence
         int absentSamples = 0;                 ///< absent observations since absentSince
-        std::optional<EngineTime> clearedAt;   ///< last Cleared transition (cooldown)
         double confidence = 0.0;               ///< running probability of the condition
         Verdict lastVerdict = Verdict::Unknown;
         std::uint64_t presentSequence = 0; ///< sequence of the last present observation
@@ -118,6 +139,27 @@ private:
         bool lastCarried = false;
         boost::json::object presentEvidence; ///< evidence of the last present observation
         boost::json::object lastEvidence;    ///< evidence of the last observation
+    };
+
+    /// The vision's state of one kind.
+    struct VisionTrack {
+        bool holds = false;  ///< vision holds the kind's alert
+        EngineTime onset{0}; ///< when the held condition began (measured by vision)
+        AlertLevel level = AlertLevel::Cleared;
+        std::optional<EngineTime> absentSince; ///< start of the current proof of absence
+        double confidence = 0.0;
+        Verdict lastVerdict = Verdict::Unknown;
+        boost::json::object presentEvidence;
+        boost::json::object lastEvidence;
+    };
+
+    /// The kind's alert as the notifiers see it.
+    struct AlertState {
+        bool raised = false;
+        AlertLevel level = AlertLevel::Cleared;
+        EngineTime raisedAt{0};
+        std::optional<EngineTime> clearedAt; ///< last Cleared transition (cooldown)
+        AlertSource source = AlertSource::Model;
     };
 
     struct Sample {
@@ -134,17 +176,23 @@ private:
     void advanceTo(EngineTime t, std::vector<AlertEvent>& events);
     std::optional<EngineTime> deadline(AlertKind kind) const;
     void apply(AlertKind kind, const Sample& sample, EngineTime t);
-    void evaluate(AlertKind kind, EngineTime t, bool atObservation,
-                  std::vector<AlertEvent>& events);
-    void evaluateAll(EngineTime t, bool atObservation, std::vector<AlertEvent>& events);
+    void applyVision(AlertKind kind, Verdict verdict, double probability, EngineTime onset,
+                     boost::json::object evidence, EngineTime t);
+    bool coolingDown(AlertKind kind, EngineTime t) const;
+    void evaluate(AlertKind kind, EngineTime t, Observer observer, std::vector<AlertEvent>& events);
+    void evaluateAll(EngineTime t, Observer observer, std::vector<AlertEvent>& events);
     void applyReading(const SequenceReading& reading, std::uint64_t sequenceId, bool carried,
                       EngineTime t);
     void applyAnalyzer(EngineTime t, std::uint64_t sequenceId);
-    AlertEvent makeEvent(AlertEvent::Type type, AlertKind kind, EngineTime t) const;
+    AlertSource holders(AlertKind kind) const;
+    AlertEvent makeEvent(AlertEvent::Type type, AlertKind kind, EngineTime t,
+                         AlertSource source) const;
 
     AlertsSettings rules_;
     AlertTuning tuning_;
     std::array<Track, kAlertKindCount> tracks_{};
+    std::array<VisionTrack, kAlertKindCount> vision_{};
+    std::array<AlertState, kAlertKindCount> alerts_{};
     EngineTime now_{0};
 
     std::optional<SequenceReading> lastReading_;

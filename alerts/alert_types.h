@@ -99,16 +99,29 @@ constexpr std::string_view alertLevelName(AlertLevel level) {
 /// the caller (steady clock in `run`, video time in `analyze`).
 using EngineTime = std::chrono::milliseconds;
 
-/// What decided a transition: the model's answers, or the health of dmsd's own
-/// inputs (CAMERA_FAULT, ANALYZER_FAULT).
+/// What decided a transition: the model's answers, the per-frame vision, both
+/// (each of them holds the alert), or the health of dmsd's own inputs
+/// (CAMERA_FAULT, ANALYZER_FAULT). docs/alerts.md, Fusion.
 enum class AlertSource : std::uint8_t {
     Model,
     Health,
+    Vision,
+    Both,
 };
 
-/// "model", "health" (the `source` of `dmsd analyze`'s alert lines).
+/// "model", "health", "vision", "both" (the `source` of `dmsd analyze`'s alert lines).
 constexpr std::string_view alertSourceName(AlertSource source) {
-    return source == AlertSource::Health ? "health" : "model";
+    switch (source) {
+    case AlertSource::Health:
+        return "health";
+    case AlertSource::Vision:
+        return "vision";
+    case AlertSource::Both:
+        return "both";
+    case AlertSource::Model:
+        break;
+    }
+    return "model";
 }
 
 /// One transition of one alert kind, as every notifier receives it.
@@ -133,7 +146,8 @@ struct ActiveAlert {
     AlertKind kind = AlertKind::Drowsiness;
     AlertLevel level = AlertLevel::Warning;
     double confidence = 0.0;
-    EngineTime since{0}; ///< engine time it was raised
+    EngineTime since{0};                     ///< engine time it was raised
+    AlertSource source = AlertSource::Model; ///< which source holds it now
 };
 
 /// Bitmask (alertBit) of the given active alerts.

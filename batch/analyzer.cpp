@@ -28,6 +28,7 @@
 #include <fmt/format.h>
 
 #include "alerts/alert_engine.h"
+#include "alerts/vision_evidence.h"
 #include "base/input_file.h"
 #include "batch/duration_probe.h"
 #include "batch/output.h"
@@ -41,6 +42,8 @@
 #include "notify/snapshots.h"
 #include "pipeline/capture.h"
 #include "pipeline/frame_path.h"
+#include "vision/face_analyzer.h"
+#include "vision/signals.h"
 
 namespace dmsd::batch {
 
@@ -60,7 +63,13 @@ struct EndInfo {
     FramePathCounters counters;
 };
 
-using Item = std::variant<SequenceResult, SkippedWindow, EndInfo>;
+/// One frame the per-frame vision analysed.
+struct VisionFrame {
+    DriverSignals signals;
+    bool stopped = false; ///< the vision failed here: model-only from now on
+};
+
+using Item = std::variant<SequenceResult, SkippedWindow, EndInfo, VisionFrame>;
 
 std::size_t terminalColumns() {
     winsize size{};
@@ -99,6 +108,8 @@ struct BatchAnalyzer::Impl {
         // --realtime: latest wins, as in `dmsd run`
         std::unique_ptr<LatestWinsPump> pump;
         std::optional<EndInfo> endPending; ///< the end, waiting for the last answer
+
+        std::uint64_t visionFrames = 0; ///< frames the vision analysed (io thread)
     };
 
     struct Pending {
@@ -373,6 +384,25 @@ struct BatchAnalyzer::Impl {
 
         std::uint64_t ordinal = 0;
         EndInfo end;
+
+        // The per-frame vision, synchronously on this worker: every
+        // every_nth_frame-th frame in decoding order, on the frame's video
+        // time, so that a batch gives the same result every run (the model
+        // is loaded once per process and shared).
+        std::unique_ptr<FaceAnalyzer> analyzer;
+        std::optional<SignalTracker> tracker;
+        std::optional<DriverSignals> previous;
+        std::uint64_t frameIndex = 0;
+        if (config_.vision.enabled) {
+            auto opened = FaceAnalyzer::open(config_.vision);
+            if (auto* error = std::get_if<std::string>(&opened)) {
+                end.error = fmt::format("{}: vision: {}", video.name, *error);
+                post([this, &video, ordinal, end] { onEnded(video, ordinal, end); });
+                return;
+            }
+            analyzer = std::get<0>(std::move(opened));
+            tracker.emplace(config_.vision.signals);
+        }
         {
             Capture capture(settings, captureOptions);
             if (auto error = capture.start()) {
@@ -392,7 +422,46 @@ struct BatchAnalyzer::Impl {
                 const std::uint64_t o = ordinal++;
                 post([this, &video, o, window] { onSkipped(video, o, window); });
             };
+            FramePath* pathRef = nullptr;
+            if (analyzer) {
+                callbacks.onFrame = [&](const FramePtr& frame) {
+                    if (frameIndex++ % static_cast<std::uint64_t>(config_.vision.everyNthFrame) !=
+                        0) {
+                        return;
+                    }
+                    if (!analyzer) {
+                        return; // failed earlier in this video
+                    }
+                    FaceAnalysis analysis;
+                    try {
+                        analysis = analyzer->analyze(lumaOf(*frame));
+                    } catch (const std::exception& e) {
+                        // As in `dmsd run`: a vision failure is reported and the
+                        // video goes on model-only.
+                        fmt::print(stderr, "dmsd analyze: {}: vision failed at {:.3f} s: {}\n",
+                                   video.name, frame->ptsS(), e.what());
+                        analyzer.reset();
+                        VisionFrame stopped{tracker->current(), true};
+                        stopped.signals.tS = frame->ptsS();
+                        const std::uint64_t o = ordinal++;
+                        post([this, &video, o, stopped] { onVision(video, o, stopped); });
+                        return;
+                    }
+                    const DriverSignals& now = tracker->update(analysis.face, frame->ptsS());
+                    if (previous && visionOnset(*previous, now, config_.vision.signals) &&
+                        pathRef != nullptr) {
+                        // Ask the model about this window now (event-triggered question).
+                        pathRef->requestCloseWindow();
+                    }
+                    previous = now;
+                    const std::uint64_t o = ordinal++;
+                    post([this, &video, o, signals = now] {
+                        onVision(video, o, VisionFrame{signals, false});
+                    });
+                };
+            }
             FramePath path(capture, config_.sampling, config_.encode, callbacks);
+            pathRef = &path;
 
             if (options_.realtime) {
                 while (!cancelled_.load() && !liveEnded.load()) {
@@ -486,6 +555,18 @@ struct BatchAnalyzer::Impl {
         drain(video);
     }
 
+    void onVision(Video& video, std::uint64_t ordinal, const VisionFrame& frame) {
+        if (cancelled_) {
+            return;
+        }
+        if (options_.realtime) {
+            processVision(video, frame);
+            return;
+        }
+        video.ready.emplace(ordinal, frame);
+        drain(video);
+    }
+
     void onEnded(Video& video, std::uint64_t ordinal, EndInfo end) {
         if (cancelled_) {
             return;
@@ -564,6 +645,8 @@ struct BatchAnalyzer::Impl {
             processResult(video, *result, engineTime(result->sequence->tEndS));
         } else if (auto* window = std::get_if<SkippedWindow>(&item)) {
             processSkip(video, *window);
+        } else if (auto* frame = std::get_if<VisionFrame>(&item)) {
+            processVision(video, *frame);
         } else {
             finishVideo(video, std::get<EndInfo>(item), VideoSummary::Status::Ok);
         }
@@ -659,6 +742,26 @@ struct BatchAnalyzer::Impl {
         video.lastEndS = std::max(video.lastEndS, window.tEndS);
         ++video.windowsDone;
         ++windowsDone_;
+    }
+
+    void processVision(Video& video, const VisionFrame& frame) {
+        std::vector<AlertEvent> events;
+        if (frame.stopped) {
+            events = video.engine->visionStopped(engineTime(frame.signals.tS));
+        } else {
+            ++video.visionFrames;
+            if (options_.signals) {
+                writeLine(signalsLine(video.name, frame.signals));
+            }
+            // Decided at the frame's video time; written at once (no sequence
+            // line carries a vision decision).
+            events = video.engine->observeVision(engineTime(frame.signals.tS),
+                                                 visionEvidenceOf(frame.signals));
+        }
+        countRaised(video, events);
+        for (const AlertEvent& event : events) {
+            writeLine(alertLine(video.name, event));
+        }
     }
 
     void finishVideo(Video& video, const EndInfo& end, VideoSummary::Status status) {

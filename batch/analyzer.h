@@ -54,6 +54,8 @@ struct BatchOptions {
     /// `--evidence DIR`: for each raised alert, its frames and a JSON sidecar
     /// (the snapshot writer of `dmsd run`); empty: none.
     std::string evidenceDir;
+    /// `--signals`: a `signals` line per frame the vision analysed.
+    bool signals = false;
 };
 
 /// Runs one batch; construct, run() once.

@@ -68,6 +68,54 @@ std::string alertLine(std::string_view video, const AlertEvent& event) {
     return out;
 }
 
+std::string signalsLine(std::string_view video, const DriverSignals& s) {
+    const auto measured = [](const Measured<double>& m, double scale) {
+        return m.confidence > 0.0 ? json::value(std::round(m.value * scale) / scale)
+                                  : json::value(nullptr);
+    };
+    const bool pose = s.pose.confidence > 0.0;
+    const auto angle = [pose](double degrees) {
+        return pose ? json::value(std::round(degrees * 10.0) / 10.0) : json::value(nullptr);
+    };
+    // Member order follows docs/batch.md.
+    const json::object line{{"type", "signals"},
+                            {"video", video},
+                            {"t_s", round3(s.tS)},
+                            {"face_present", s.facePresent.value},
+                            {"face_confidence", round3(s.facePresent.confidence)},
+                            {"face_absent_s", round3(s.faceAbsentS)},
+                            {"ear_right", measured(s.earRight, 1000.0)},
+                            {"ear_left", measured(s.earLeft, 1000.0)},
+                            {"eyes_closed", s.eyesClosed.value},
+                            {"eyes_closed_s", round3(s.eyesClosedS)},
+                            {"blinks", s.blinks},
+                            {"perclos", round3(s.perclos.value)},
+                            {"perclos_confidence", round3(s.perclos.confidence)},
+                            {"mar", measured(s.mar, 1000.0)},
+                            {"yawns", s.yawns},
+                            {"yaw_deg", angle(s.pose.value.yawDeg)},
+                            {"pitch_deg", angle(s.pose.value.pitchDeg)},
+                            {"roll_deg", angle(s.pose.value.rollDeg)},
+                            {"outside_cone_s", round3(s.outsideConeS)},
+                            {"conditions", [&s] {
+                                 json::array c;
+                                 for (const auto& [on, name] :
+                                      {std::pair{s.eyesClosedLong, "eyes_closed_long"},
+                                       std::pair{s.perclosHigh, "perclos_high"},
+                                       std::pair{s.yawningOften, "yawning_often"},
+                                       std::pair{s.offRoadLong, "off_road_long"},
+                                       std::pair{s.faceAbsentLong, "face_absent_long"}}) {
+                                     if (on) {
+                                         c.emplace_back(name);
+                                     }
+                                 }
+                                 return c;
+                             }()}};
+    std::string out;
+    appendJson(out, line);
+    return out;
+}
+
 std::string sequenceLine(std::string_view video, const SequenceResult& result,
                          const std::vector<AlertEvent>& alerts) {
     const EncodedSequence& sequence = *result.sequence;

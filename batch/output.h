@@ -18,6 +18,7 @@
 #include "alerts/alert_types.h"
 #include "base/unique_fd.h"
 #include "llm/analysis_scheduler.h"
+#include "vision/signals.h"
 
 namespace dmsd::batch {
 
@@ -36,6 +37,11 @@ boost::json::object alertJson(const AlertEvent& event);
 /// alert transitions decided with it.
 std::string sequenceLine(std::string_view video, const SequenceResult& result,
                          const std::vector<AlertEvent>& alerts);
+
+/// The `signals` line (`--signals`) of one frame the per-frame vision analysed:
+/// `{"type":"signals","video","t_s","face_present","face_confidence",...}`
+/// (docs/batch.md). Values not measured at the frame are `null`.
+std::string signalsLine(std::string_view video, const DriverSignals& signals);
 
 /// What the `summary` line of one video reports.
 struct VideoSummary {

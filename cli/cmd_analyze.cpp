@@ -26,7 +26,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: dmsd analyze [--config PATH] [--jobs N] [--output FILE] [--shard I/N|auto] "
     "[--realtime]\n"
-    "                    [--evidence DIR] [--quiet] [--no-pipeline]\n"
+    "                    [--evidence DIR] [--signals] [--quiet] [--no-pipeline]\n"
     "                    [--progress auto|bar|plain|none] VIDEO...\n";
 
 int usageError(const std::string& message) {
@@ -55,6 +55,7 @@ int runAnalyze(Args args) {
         ("output,o", po::value(&output), "write the JSON Lines here instead of stdout")
         ("evidence", po::value(&evidence), "DIR: for each raised alert, its frames (JPEG) and a JSON sidecar, as dmsd run's snapshots")
         ("shard", po::value(&shardText), "I/N: only the videos whose 0-based index modulo N is I; auto: I and N from a Kubernetes Indexed Job or a Slurm job array")
+        ("signals", "a `signals` line for every frame the per-frame vision analysed (docs/batch.md)")
         ("realtime", "read each video at its own frame rate, latest-wins, as `dmsd run` treats a camera")
         ("quiet,q", "no progress on stderr")
         ("no-pipeline", "each video's sequences strictly one after another (the seed design; for comparison)")
@@ -132,6 +133,7 @@ int runAnalyze(Args args) {
     options.jobs = jobs;
     options.evidenceDir = evidence;
     options.realtime = vm.count("realtime") != 0U;
+    options.signals = vm.count("signals") != 0U;
     options.pipeline = vm.count("no-pipeline") == 0U;
     options.backlogPerVideo = backlog;
     options.outputPath = output;

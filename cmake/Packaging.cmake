@@ -48,7 +48,10 @@ set(CPACK_DEBIAN_DEBUGINFO_PACKAGE ON)
 # What decodes the sources docs/operations.md ("The package") promises:
 # -base: decodebin, videoconvert/scale/rate, appsink, videotestsrc; -good:
 # v4l2src, jpegdec (MJPEG cameras), qtdemux/matroskademux/avidemux (files).
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, dbus, systemd")
+# libdlib-data: the 68-point landmark model the per-frame vision (on by
+# default, vision.model) loads (the library itself comes with shlibdeps).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+    "gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, dbus, systemd, libdlib-data")
 # H.264/H.265 in recorded files (analyze, file:); a camera-only vehicle may
 # leave it out.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "gstreamer1.0-libav")

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <gst/gst.h>
 
+#include "alerts/vision_evidence.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/version.h"
@@ -73,6 +74,7 @@ Daemon::~Daemon() {
     loader_.join();
     stopFramePath();
     stopCapture();
+    stopVision();
 }
 
 EngineTime Daemon::engineNow() const {
@@ -89,6 +91,7 @@ int Daemon::run() {
     // Everything that owns threads is stopped before the loop's objects go.
     stopFramePath();
     stopCapture();
+    stopVision();
     snapshots_.reset();
     return 0;
 }
@@ -102,6 +105,7 @@ void Daemon::start() {
     waitSignals();
     startNotifiers(true, true, true);
     startAnalysis();
+    startVision();
     startCapture();
     startFramePath();
 
@@ -169,6 +173,7 @@ void Daemon::shutdown(const std::string& reason) {
     }
     stopFramePath();
     stopCapture();
+    stopVision();
     if (can_) {
         can_->stop();
     }
@@ -260,6 +265,12 @@ void Daemon::startFramePath() {
             }
         });
     };
+    callbacks.onFrame = [this](const FramePtr& frame) {
+        // A reference into the vision's one-slot mailbox: never waits.
+        if (const std::shared_ptr<VisionStage> vision = vision_.load(std::memory_order_acquire)) {
+            vision->offer(frame);
+        }
+    };
     samplerStop_ = false;
     FrameSource* source = capture_.get();
     if (seams_.wrapFrameSource) {
@@ -338,6 +349,75 @@ void Daemon::onCaptureEvent(const CaptureEvent& event) {
 void Daemon::onSkipped(const SkippedWindow& window) {
     ++sequences_.skippedStatic;
     dispatch(engine_.carryForward(engineNow(), window.lastSequenceId));
+}
+
+// ---------------------------------------------------------------- vision
+
+void Daemon::startVision() {
+    if (!config().vision.enabled) {
+        return;
+    }
+    const std::uint64_t generation = ++visionGeneration_;
+    lastVisionSignals_.reset();
+    auto stage = std::make_shared<VisionStage>(
+        config().vision,
+        [this, generation](const VisionResult& result) {
+            // From the vision thread to the loop, where the engine lives.
+            boost::asio::post(io_, [this, generation, signals = result.signals] {
+                if (generation == visionGeneration_.load() && !stopping_) {
+                    onVisionResult(signals);
+                }
+            });
+        },
+        [this, generation](VisionState state, const std::string& /*reason*/) {
+            // The stage has written the journal entry naming the reason.
+            if (state != VisionState::Failed) {
+                return;
+            }
+            boost::asio::post(io_, [this, generation] {
+                if (generation == visionGeneration_.load() && !stopping_) {
+                    onVisionFailed();
+                }
+            });
+        });
+    stage->start(); // loads the model on its own thread
+    vision_.store(std::move(stage), std::memory_order_release);
+}
+
+void Daemon::stopVision() {
+    ++visionGeneration_;
+    std::shared_ptr<VisionStage> stage = vision_.exchange(nullptr, std::memory_order_acq_rel);
+    if (!stage) {
+        return;
+    }
+    // Joins the vision thread (the frame in hand, or the model load, finishes
+    // first). The sampler thread may still hold a reference for one offer();
+    // offer() on a stopped stage takes nothing.
+    stage->stop();
+    lastVisionSignals_.reset();
+    if (!stopping_) {
+        // The alerts only the vision held end with it; the model's stay.
+        dispatch(engine_.visionStopped(engineNow()));
+    }
+}
+
+void Daemon::onVisionResult(const DriverSignals& signals) {
+    dispatch(engine_.observeVision(engineNow(), visionEvidenceOf(signals)));
+    if (lastVisionSignals_ && visionOnset(*lastVisionSignals_, signals, config().vision.signals) &&
+        framePath_) {
+        // Ask the model about the frames up to now at once, not at the end of
+        // the sampling interval.
+        framePath_->requestCloseWindow();
+        ++visionOnsets_;
+    }
+    lastVisionSignals_ = signals;
+}
+
+void Daemon::onVisionFailed() {
+    // Model-only from here on: the failure is the stage's journal entry and
+    // `vision.state: failed` in GetStatus; the alerts only vision held end.
+    lastVisionSignals_.reset();
+    dispatch(engine_.visionStopped(engineNow()));
 }
 
 // ---------------------------------------------------------------- analysis
@@ -609,6 +689,10 @@ StatusSnapshot Daemon::statusSnapshot() const {
     if (metrics_.enabled()) {
         s.metrics = metrics_.stats();
     }
+    if (const std::shared_ptr<VisionStage> vision = vision_.load(std::memory_order_acquire)) {
+        s.vision = vision->stats();
+    }
+    s.visionOnsets = visionOnsets_;
     return s;
 }
 
@@ -722,6 +806,11 @@ void Daemon::apply(const Config& /*next*/, const std::vector<ConfigPart>& parts)
     }
     if (contains(parts, ConfigPart::Alerts)) {
         engine_.updateRules(config().alerts);
+    }
+    if (contains(parts, ConfigPart::Vision)) {
+        // Only the vision stage: capture, sampler and model go on.
+        stopVision();
+        startVision();
     }
     startNotifiers(contains(parts, ConfigPart::Dbus), contains(parts, ConfigPart::Can),
                    contains(parts, ConfigPart::Snapshots));

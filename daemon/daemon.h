@@ -55,6 +55,7 @@
 #include "notify/snapshots.h"
 #include "pipeline/capture.h"
 #include "pipeline/frame_path.h"
+#include "vision/vision_stage.h"
 
 namespace dmsd {
 
@@ -130,6 +131,12 @@ private:
     void onCaptureEvent(const CaptureEvent& event);
     void onSkipped(const SkippedWindow& window);
 
+    // per-frame vision
+    void startVision();
+    void stopVision();
+    void onVisionResult(const DriverSignals& signals);
+    void onVisionFailed();
+
     // analysis
     void startAnalysis();
     void onResult(SequenceResult result);
@@ -188,6 +195,13 @@ private:
     std::atomic<bool> samplerStop_{false};
     std::atomic<std::uint64_t> captureGeneration_{0};
     std::optional<Clock::time_point> cameraLostAt_;
+
+    // per-frame vision: the sampler thread offers frames to the stage it loads
+    // here; the loop replaces it (reloads) and reads its stats
+    std::atomic<std::shared_ptr<VisionStage>> vision_;
+    std::atomic<std::uint64_t> visionGeneration_{0};
+    std::optional<DriverSignals> lastVisionSignals_; ///< for onsets (vision/signals.h)
+    std::uint64_t visionOnsets_ = 0;
 
     // analysis
     HttpTransportPtr transport_;

@@ -1,6 +1,7 @@
 #include "daemon/status_reporter.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -29,6 +30,45 @@ std::string StatusReporter::line(const HealthState& health, const std::vector<Ac
     return fmt::format("{}: {}; {}; alerts: {}; config {}", serviceStateName(health.state), camera,
                        model, alerts.empty() ? "none" : alerts, configVersion);
 }
+
+namespace {
+
+/// GetStatus's `vision` block: always there, with `null` for what is not
+/// measured (no face, the stage not running).
+boost::json::object visionJson(const StatusSnapshot& s) {
+    namespace json = boost::json;
+    json::object v;
+    if (!s.vision) {
+        v["state"] = "disabled";
+    } else {
+        v["state"] = visionStateName(s.vision->state);
+    }
+    v["failure"] = s.vision ? s.vision->failure : std::string();
+    v["frames_processed"] = s.vision ? s.vision->framesProcessed : 0;
+    v["frames_skipped"] = s.vision ? s.vision->framesSkipped : 0;
+    v["cpu_per_frame_ms"] = s.vision ? std::round(s.vision->cpuPerFrameMs * 100.0) / 100.0 : 0.0;
+    v["onsets"] = s.visionOnsets;
+    const DriverSignals* latest = s.vision && s.vision->latest ? &*s.vision->latest : nullptr;
+    const bool face = latest != nullptr && latest->facePresent.value;
+    const auto rounded = [](double value, double scale) {
+        return json::value(std::round(value * scale) / scale);
+    };
+    v["face_present"] = latest != nullptr ? json::value(face) : json::value(nullptr);
+    v["ear"] = face && latest->eyesClosed.confidence > 0.0
+                   ? rounded((latest->earLeft.value + latest->earRight.value) / 2.0, 1000.0)
+                   : json::value(nullptr);
+    v["perclos"] = latest != nullptr && latest->perclos.confidence > 0.0
+                       ? rounded(latest->perclos.value, 1000.0)
+                       : json::value(nullptr);
+    v["yaw_deg"] = face && latest->pose.confidence > 0.0 ? rounded(latest->pose.value.yawDeg, 10.0)
+                                                         : json::value(nullptr);
+    v["pitch_deg"] = face && latest->pose.confidence > 0.0
+                         ? rounded(latest->pose.value.pitchDeg, 10.0)
+                         : json::value(nullptr);
+    return v;
+}
+
+} // namespace
 
 std::string StatusReporter::json(const StatusSnapshot& s) {
     const Config& config = *s.config;
@@ -91,6 +131,7 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
         status["last_analysis_us"] = *s.lastAnalysisUs;
     }
     status["config_error"] = s.configError;
+    status["vision"] = visionJson(s);
     if (s.can) {
         status["can"] = json::object{{"state", canLinkStateName(s.can->state)},
                                      {"interface", s.can->interface},

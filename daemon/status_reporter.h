@@ -24,6 +24,7 @@
 #include "notify/snapshots.h"
 #include "pipeline/capture.h"
 #include "pipeline/frame_path.h"
+#include "vision/vision_stage.h"
 
 namespace dmsd {
 
@@ -75,6 +76,8 @@ struct StatusSnapshot {
     std::optional<CanStatus> can;              ///< absent: no CAN notifier
     std::optional<SnapshotStats> snapshots;    ///< absent: snapshots disabled
     std::optional<MetricsWriterStats> metrics; ///< absent: metrics.textfile unset
+    std::optional<VisionStats> vision;         ///< absent: vision.enabled is false
+    std::uint64_t visionOnsets = 0; ///< vision onsets that closed a sampling window early
 };
 
 class StatusReporter {

@@ -20,7 +20,15 @@ FramePath::Step FramePath::pumpOnce(std::chrono::milliseconds timeout) {
     Step step = Step::Idle;
     if (pulled.status == PullResult::Status::Frame) {
         framesSampled_.fetch_add(1);
+        if (callbacks_.onFrame) {
+            callbacks_.onFrame(pulled.frame);
+        }
         deliver(sampler_.push(std::move(pulled.frame)));
+        if (closeRequested_.exchange(false, std::memory_order_acq_rel)) {
+            std::vector<SamplerOutput> early = sampler_.closeNow();
+            closedEarly_.fetch_add(early.size());
+            deliver(std::move(early));
+        }
         step = Step::Frame;
     } else if (pulled.status == PullResult::Status::Ended) {
         deliver(sampler_.flush());

@@ -24,6 +24,9 @@ struct FramePathCallbacks {
     std::function<void(EncodedSequencePtr)> onSequence;
     /// A static window that was skipped: carry the last answers forward.
     std::function<void(const SkippedWindow&)> onSkipped;
+    /// Every frame, before the sampler sees it (the per-frame vision takes a
+    /// reference here; it must not block). Called on the FramePath's thread.
+    std::function<void(const FramePtr&)> onFrame;
 };
 
 struct FramePathCounters {
@@ -52,6 +55,13 @@ public:
     void run(const std::atomic<bool>& stop,
              std::chrono::milliseconds poll = std::chrono::milliseconds(200));
 
+    /// Asks for the window in progress to be closed and analysed at the next
+    /// frame (MotionSampler::closeNow): an event worth asking the model about
+    /// at once. Any thread; requests before that frame count once.
+    void requestCloseWindow() { closeRequested_.store(true, std::memory_order_release); }
+    /// Windows closed early by requestCloseWindow().
+    std::uint64_t windowsClosedEarly() const { return closedEarly_.load(); }
+
     /// Stamped on every pumpOnce() return: the thread is alive (watchdog).
     SteadyTime lastActivity() const;
     FramePathCounters counters() const;
@@ -72,6 +82,8 @@ private:
     std::atomic<std::uint64_t> windowsSkipped_{0};
     std::atomic<std::uint64_t> framesEncoded_{0};
     std::atomic<std::uint64_t> encodeErrors_{0};
+    std::atomic<bool> closeRequested_{false};
+    std::atomic<std::uint64_t> closedEarly_{0};
 };
 
 } // namespace dmsd

@@ -181,7 +181,17 @@ void MotionSampler::addToWindow(SampledFrame&& sampled) {
     last_ = std::move(sampled);
 }
 
-std::optional<SamplerOutput> MotionSampler::closeWindow() {
+std::vector<SamplerOutput> MotionSampler::closeNow() {
+    std::vector<SamplerOutput> out;
+    if (windowOpen_ && windowFrames_ >= 2) {
+        if (auto closed = closeWindow(true)) {
+            out.push_back(std::move(*closed));
+        }
+    }
+    return out;
+}
+
+std::optional<SamplerOutput> MotionSampler::closeWindow(bool analyse) {
     if (!windowOpen_ || windowFrames_ == 0 || !first_) {
         windowOpen_ = false;
         return std::nullopt;
@@ -194,7 +204,7 @@ std::optional<SamplerOutput> MotionSampler::closeWindow() {
                        (tEnd - *lastAnalysedEndS_) < maxStaticSkipS_ - kTimeEpsilonS;
 
     std::optional<SamplerOutput> result;
-    if (isStatic && young) {
+    if (isStatic && young && !analyse) {
         SkippedWindow skipped;
         skipped.tStartS = tStart;
         skipped.tEndS = tEnd;

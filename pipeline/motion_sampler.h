@@ -80,6 +80,10 @@ public:
     std::vector<SamplerOutput> push(FramePtr frame);
     /// End of stream: closes the partial window if it holds at least 2 frames.
     std::vector<SamplerOutput> flush();
+    /// Closes the window in progress now, as an analysed sequence whatever its
+    /// motion (an event worth asking about happened in it), if it holds at
+    /// least 2 frames; the next frame starts a new window. Nothing otherwise.
+    std::vector<SamplerOutput> closeNow();
     /// Forgets the window in progress and the last analysed frame (e.g. after
     /// the camera was restarted: the next window is analysed).
     void reset();
@@ -91,7 +95,7 @@ public:
 
 private:
     void addToWindow(SampledFrame&& sampled);
-    std::optional<SamplerOutput> closeWindow();
+    std::optional<SamplerOutput> closeWindow(bool analyse = false);
 
     SamplingSettings settings_;
     MotionOptions options_;

@@ -37,6 +37,8 @@ struct SignalThresholds {
     double coneCenterYawDeg = 0.0;   ///< head yaw when looking at the road
     double coneCenterPitchDeg = 0.0; ///< head pitch when looking at the road
     Millis offRoadAfter{2000};       ///< head outside the cone this long: the off-road condition
+    Millis faceAbsentAfter{2000};    ///< no face this long: the absence condition
+    int yawnsDrowsy = 3;             ///< this many yawns within `perclosWindow`: the yawn condition
 
     friend bool operator==(const SignalThresholds&, const SignalThresholds&) = default;
 };
@@ -71,6 +73,8 @@ struct VisionSettings {
         k.number("cone_center_yaw", s.signals.coneCenterYawDeg, -90.0, 90.0);
         k.number("cone_center_pitch", s.signals.coneCenterPitchDeg, -90.0, 90.0);
         k.duration("off_road_after", s.signals.offRoadAfter, 100ms, 1min);
+        k.duration("face_absent_after", s.signals.faceAbsentAfter, 100ms, 1min);
+        k.integer("yawns_drowsy", s.signals.yawnsDrowsy, 1, 100);
         // The model file is checked only when vision is on: a board without
         // the model may still run model-only with `enabled: false`.
         k.crossCheck(

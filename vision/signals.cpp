@@ -42,6 +42,20 @@ double mouthAspectRatio(const FaceLandmarks& landmarks) {
     return heights / (2.0 * width);
 }
 
+bool visionOnset(const DriverSignals& before, const DriverSignals& now,
+                 const SignalThresholds& thresholds) {
+    // Durations are differences of frame times: a microsecond of slack keeps
+    // a sum of frame periods that lands on the threshold from missing it.
+    constexpr double kSlackS = 1e-6;
+    const double blinkS = seconds(thresholds.blinkMax) - kSlackS;
+    const bool eyesClosing =
+        now.eyesClosed.value && before.eyesClosedS < blinkS && now.eyesClosedS >= blinkS;
+    const bool turningAway = !before.outsideCone && now.outsideCone;
+    const double gapS = SignalTracker::kMaxGapS - kSlackS;
+    const bool faceLost = !now.outsideCone && before.faceAbsentS < gapS && now.faceAbsentS >= gapS;
+    return eyesClosing || turningAway || faceLost;
+}
+
 SignalTracker::SignalTracker(const SignalThresholds& thresholds) : thresholds_(thresholds) {
 }
 
@@ -91,6 +105,12 @@ const DriverSignals& SignalTracker::update(const FaceObservation& face, double t
                            signals_.perclos.value >= thresholds_.perclosThreshold;
     signals_.offRoadLong =
         signals_.outsideCone && signals_.outsideConeS >= seconds(thresholds_.offRoadAfter);
+    // A head that turned out of the cone and then out of the detector's reach
+    // is looking away (offRoadLong), not gone: only a face lost from inside
+    // the cone is an empty seat or a covered camera.
+    signals_.faceAbsentLong = !present && !signals_.outsideCone &&
+                              signals_.faceAbsentS >= seconds(thresholds_.faceAbsentAfter);
+    signals_.yawningOften = signals_.yawnsInWindow >= thresholds_.yawnsDrowsy;
 
     if (present) {
         lastFaceAt_ = tS;

@@ -106,7 +106,17 @@ struct DriverSignals {
     bool eyesClosedLong = false; ///< eyesClosedS >= `eyes_closed_after`
     bool perclosHigh = false;    ///< perclos >= `perclos_threshold`, half the window measured
     bool offRoadLong = false;    ///< outsideConeS >= `off_road_after`
+    bool faceAbsentLong = false; ///< no face for `face_absent_after`, lost from inside the cone
+    bool yawningOften = false;   ///< yawnsInWindow >= `yawns_drowsy`
 };
+
+/// A vision onset worth asking the model about at once (the daemon and
+/// `analyze` close the sampling window early on it): between two successive
+/// frames' signals, the eyes stayed closed past `blink_max` (not a blink),
+/// the head left the on-road cone, or the face has been lost for
+/// `SignalTracker::kMaxGapS` from inside the cone (not a missed detection).
+bool visionOnset(const DriverSignals& before, const DriverSignals& now,
+                 const SignalThresholds& thresholds);
 
 /// Turns a stream of observations into `DriverSignals`. Time is the frames'
 /// video time (seconds, never decreasing); durations and the PERCLOS window

@@ -76,6 +76,7 @@ std::filesystem::path writeConfig(const TempDir& dir, const std::string& url,
                                   const std::string& mode = "parallel") {
     const auto path = dir / name;
     writeFile(path, "version: \"analyze-test\"\n"
+                    "vision: { enabled: false }\n" // test:ball has no face
                     "capture: { source: \"test:ball\", width: 160, height: 120, fps: 10 }\n"
                     "sampling: { interval: 1s, frames_per_sequence: 2, motion_threshold: 0.02, "
                     "max_static_skip: 10s }\n"

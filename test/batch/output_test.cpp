@@ -138,3 +138,24 @@ TEST_CASE("progress formatting", "[batch]") {
     CHECK(plain.find("ETA 0:45") != std::string::npos);
     CHECK(plain.find("elapsed 0:15") != std::string::npos);
 }
+
+TEST_CASE("signals line: the frame's measurements, null where not measured", "[batch]") {
+    DriverSignals s;
+    s.tS = 12.3456;
+    s.facePresent = {true, 0.91};
+    s.earRight = {0.281, 0.9};
+    s.earLeft = {0.1234, 0.9};
+    s.eyesClosed = {true, 0.9};
+    s.eyesClosedS = 2.05;
+    s.eyesClosedLong = true;
+    s.blinks = 4;
+    s.perclos = {0.1, 0.5};
+    s.pose = {{-3.14, 5.0, 1.0}, 0.9};
+    const std::string line = batch::signalsLine("trip.mp4", s);
+    CHECK(line ==
+          R"({"type":"signals","video":"trip.mp4","t_s":12.346,"face_present":true,)"
+          R"("face_confidence":0.91,"face_absent_s":0.0,"ear_right":0.281,"ear_left":0.123,)"
+          R"("eyes_closed":true,"eyes_closed_s":2.05,"blinks":4,"perclos":0.1,)"
+          R"("perclos_confidence":0.5,"mar":null,"yawns":0,"yaw_deg":-3.1,"pitch_deg":5.0,)"
+          R"("roll_deg":1.0,"outside_cone_s":0.0,"conditions":["eyes_closed_long"]})");
+}

@@ -125,6 +125,7 @@ void writeConfig(const std::string& path, const Settings& s, const std::string& 
                  const std::string& mode) {
     std::ofstream out(path);
     out << "version: \"bench-batch\"\n"
+        << "vision: { enabled: false }\n" // test:ball has no face
         << "capture: { source: \"test:ball\", width: " << s.width << ", height: " << s.height
         << ", fps: " << s.fps << " }\n"
         << "sampling: { interval: 2s, frames_per_sequence: 4 }\n"

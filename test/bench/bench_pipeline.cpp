@@ -254,7 +254,7 @@ void benchLive(const std::string& source, const std::string& gstDescription, dou
     }
     std::size_t sequences = 0;
     FramePath path(capture, SamplingSettings{}, EncodeSettings{quality, ImageLayout::Separate},
-                   {[&](EncodedSequencePtr) { ++sequences; }, {}});
+                   {[&](EncodedSequencePtr) { ++sequences; }, {}, {}});
     // Let the pipeline settle before measuring.
     const auto settle = Clock::now() + std::chrono::milliseconds(500);
     while (Clock::now() < settle) {

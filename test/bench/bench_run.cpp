@@ -169,6 +169,7 @@ notify:
   dbus: {{ enabled: true, bus: "{}" }}
   can: {{ enabled: true, interface: vcan0 }}
   snapshots: {{ enabled: true, dir: "{}", max_files: 50 }}
+vision: {{ enabled: false }}  # colour scenes, no face
 )",
                               h.videoPath().string(), h.emulatorUrl(), h.busAddress(),
                               h.snapshotDir().string()));

@@ -44,7 +44,7 @@ TEST_CASE("GetStatus has exactly the contract's keys, in order", "[status]") {
     CHECK(keys(all) == std::vector<std::string>{"state", "config_version", "active_alerts",
                                                 "driver_state", "mode", "configured_mode",
                                                 "counters", "latency_ms", "alert_path_us", "camera",
-                                                "model", "config_error"});
+                                                "model", "config_error", "vision"});
     CHECK(keys(all.at("counters").as_object()) ==
           std::vector<std::string>{
               "frames_captured", "frames_dropped", "sequences_analysed", "sequences_skipped_static",
@@ -65,14 +65,78 @@ TEST_CASE("GetStatus has exactly the contract's keys, in order", "[status]") {
     f.s.can = CanStatus{};
     f.s.snapshots = SnapshotStats{};
     const json::object more = json::parse(StatusReporter::json(f.s)).as_object();
-    CHECK(keys(more) == std::vector<std::string>{
-                            "state", "config_version", "active_alerts", "driver_state", "mode",
-                            "configured_mode", "counters", "latency_ms", "alert_path_us", "camera",
-                            "model", "last_analysis_us", "config_error", "can", "snapshots"});
+    CHECK(keys(more) == std::vector<std::string>{"state", "config_version", "active_alerts",
+                                                 "driver_state", "mode", "configured_mode",
+                                                 "counters", "latency_ms", "alert_path_us",
+                                                 "camera", "model", "last_analysis_us",
+                                                 "config_error", "vision", "can", "snapshots"});
     CHECK(keys(more.at("can").as_object()) ==
           std::vector<std::string>{"state", "interface", "frames_sent", "last_error"});
     CHECK(keys(more.at("snapshots").as_object()) ==
           std::vector<std::string>{"dir", "written", "failed", "last"});
+}
+
+TEST_CASE("GetStatus's vision block: disabled, running with a face, failed", "[status]") {
+    Fixture f;
+    const std::vector<std::string> fields{"state",
+                                          "failure",
+                                          "frames_processed",
+                                          "frames_skipped",
+                                          "cpu_per_frame_ms",
+                                          "onsets",
+                                          "face_present",
+                                          "ear",
+                                          "perclos",
+                                          "yaw_deg",
+                                          "pitch_deg"};
+    json::object vision =
+        json::parse(StatusReporter::json(f.s)).as_object().at("vision").as_object();
+    CHECK(keys(vision) == fields);
+    CHECK(vision.at("state") == "disabled");
+    CHECK(vision.at("face_present").is_null());
+    CHECK(vision.at("ear").is_null());
+
+    VisionStats stats;
+    stats.state = VisionState::Running;
+    stats.framesProcessed = 120;
+    stats.framesSkipped = 3;
+    stats.cpuPerFrameMs = 4.237;
+    DriverSignals signals;
+    signals.facePresent = {true, 0.9};
+    signals.earLeft = {0.30, 0.9};
+    signals.earRight = {0.28, 0.9};
+    signals.eyesClosed = {false, 0.9};
+    signals.perclos = {0.05, 0.8};
+    signals.pose = {{-12.34, 4.56, 0.0}, 0.9};
+    stats.latest = signals;
+    f.s.vision = stats;
+    f.s.visionOnsets = 2;
+    vision = json::parse(StatusReporter::json(f.s)).as_object().at("vision").as_object();
+    CHECK(keys(vision) == fields);
+    CHECK(vision.at("state") == "running");
+    CHECK(vision.at("frames_processed") == 120);
+    CHECK(vision.at("frames_skipped") == 3);
+    CHECK(vision.at("cpu_per_frame_ms").to_number<double>() == Approx(4.24));
+    CHECK(vision.at("onsets") == 2);
+    CHECK(vision.at("face_present") == true);
+    CHECK(vision.at("ear").to_number<double>() == Approx(0.29));
+    CHECK(vision.at("perclos").to_number<double>() == Approx(0.05));
+    CHECK(vision.at("yaw_deg").to_number<double>() == Approx(-12.3));
+    CHECK(vision.at("pitch_deg").to_number<double>() == Approx(4.6));
+    CHECK_THAT(StatusReporter::json(f.s), Catch::Contains("\"yaw_deg\":-12.3"));
+
+    // No face: the eyes and the head are not measured.
+    signals.facePresent = {false, 1.0};
+    stats.latest = signals;
+    stats.state = VisionState::Failed;
+    stats.failure = "analysis failed: boom";
+    f.s.vision = stats;
+    vision = json::parse(StatusReporter::json(f.s)).as_object().at("vision").as_object();
+    CHECK(vision.at("state") == "failed");
+    CHECK(vision.at("failure") == "analysis failed: boom");
+    CHECK(vision.at("face_present") == false);
+    CHECK(vision.at("ear").is_null());
+    CHECK(vision.at("yaw_deg").is_null());
 }
 
 TEST_CASE("GetStatus carries each part's figures", "[status]") {

@@ -53,6 +53,7 @@ Run analyze(const TempDir& dir, const std::string& url, const std::string& mode)
     const auto config = dir / fmt::format("dmsd-{}.yaml", mode);
     std::ofstream(config) << fmt::format(
         "version: \"matrix\"\n"
+        "vision: {{ enabled: false }}\n" // test:ball has no face
         "capture: {{ source: \"test:ball\", width: 160, height: 120, fps: 10 }}\n"
         "sampling: {{ interval: 1s, frames_per_sequence: 2, max_static_skip: 3s }}\n"
         "llm: {{ url: \"{}\", mode: {}, max_in_flight: 4, timeout: 4s }}\n"

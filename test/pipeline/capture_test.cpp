@@ -389,9 +389,8 @@ TEST_CASE("frame path over an offline file: sequences cover the video", "[captur
     std::size_t skipped = 0;
     FramePath path(capture, sampling, EncodeSettings{},
                    {[&](EncodedSequencePtr s) { sequences.push_back(std::move(s)); },
-                    [&](const SkippedWindow&) {
-                        ++skipped;
-                    }});
+                    [&](const SkippedWindow&) { ++skipped; },
+                    {}});
     std::atomic<bool> stop{false};
     path.run(stop, 1s);
     CHECK(path.ended());

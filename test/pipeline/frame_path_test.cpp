@@ -59,9 +59,8 @@ TEST_CASE("frame path samples, encodes and reports skipped windows", "[framepath
     std::vector<SkippedWindow> skipped;
     FramePath path(source, sampling, encode,
                    {[&](EncodedSequencePtr s) { sequences.push_back(std::move(s)); },
-                    [&](const SkippedWindow& w) {
-                        skipped.push_back(w);
-                    }});
+                    [&](const SkippedWindow& w) { skipped.push_back(w); },
+                    {}});
     std::vector<FramePath::Step> steps;
     FramePath::Step step;
     while ((step = path.pumpOnce(10ms)) != FramePath::Step::Ended) {
@@ -87,4 +86,43 @@ TEST_CASE("frame path samples, encodes and reports skipped windows", "[framepath
     CHECK(counters.windowsSkipped == 2);
     CHECK(counters.framesEncoded == 3 + 3 + 3);
     CHECK(counters.encodeErrors == 0);
+}
+
+TEST_CASE("frame path: every frame to onFrame before the sampler, a requested close at the "
+          "next frame",
+          "[framepath]") {
+    ScriptedSource source;
+    for (int i = 0; i < 25; ++i) {
+        source.add(static_cast<std::uint8_t>(i % 2 ? 30 : 220));
+    }
+    SamplingSettings sampling;
+    sampling.interval = 1000ms;
+    sampling.framesPerSequence = 2;
+    EncodeSettings encode;
+    std::vector<double> ends;
+    std::vector<std::uint64_t> seen;
+    FramePathCallbacks callbacks;
+    callbacks.onSequence = [&](EncodedSequencePtr s) {
+        ends.push_back(s->tEndS);
+    };
+    callbacks.onFrame = [&](const FramePtr& frame) {
+        seen.push_back(frame->id());
+    };
+    FramePath path(source, sampling, encode, callbacks);
+    for (int i = 0; i < 14; ++i) { // frames 1..14: pts 0.0 .. 1.3
+        REQUIRE(path.pumpOnce(10ms) == FramePath::Step::Frame);
+    }
+    REQUIRE(ends.size() == 1); // [0, 1)
+    path.requestCloseWindow();
+    path.requestCloseWindow(); // requests before the next frame count once
+    REQUIRE(path.pumpOnce(10ms) == FramePath::Step::Frame); // pts 1.4: closes [1.0, 1.5)
+    REQUIRE(ends.size() == 2);
+    CHECK(ends[1] == Approx(1.5));
+    CHECK(path.windowsClosedEarly() == 1);
+    while (path.pumpOnce(10ms) != FramePath::Step::Ended) {
+    }
+    CHECK(seen.size() == 25);
+    CHECK(seen.front() == 1);
+    CHECK(seen.back() == 25);
+    CHECK(path.windowsClosedEarly() == 1);
 }

@@ -207,3 +207,36 @@ TEST_CASE("frame infos carry pts, content hash and capture time", "[sampler]") {
     CHECK(frames[1].info.contentHash == frames[2].info.contentHash);
     CHECK(frames[1].frame->id() == 5);
 }
+
+TEST_CASE("closeNow closes the window in progress as an analysed sequence", "[sampler]") {
+    // A static scene: its windows would be skipped after the first.
+    MotionSampler sampler(settings(1000, 4, 0.02, 10000));
+    WindowLog first = run(
+        sampler, 10, [](auto) { return std::uint8_t{100}; }, false);
+    REQUIRE(first.order == std::vector<char>{'A'});
+    // Frames 10..14 of the next window, then an event: closed now, and analysed
+    // although nothing moved.
+    for (std::uint64_t id = 10; id < 15; ++id) {
+        CHECK(sampler.push(lumaFrame(id, 100)).empty());
+    }
+    std::vector<SamplerOutput> early = sampler.closeNow();
+    REQUIRE(early.size() == 1);
+    const auto* sequence = std::get_if<SampledSequence>(&early[0]);
+    REQUIRE(sequence != nullptr);
+    CHECK(sequence->tStartS == Approx(1.0));
+    CHECK(sequence->tEndS == Approx(1.5));
+    CHECK(ids(*sequence).front() == 10);
+    CHECK(ids(*sequence).back() == 14);
+    // Nothing open: nothing to close. One frame is not a window.
+    CHECK(sampler.closeNow().empty());
+    CHECK(sampler.push(lumaFrame(15, 100)).empty());
+    CHECK(sampler.closeNow().empty());
+    // The next window starts with the next frame and keeps the interval from there.
+    WindowLog rest;
+    for (std::uint64_t id = 16; id < 26; ++id) {
+        for (auto& output : sampler.push(lumaFrame(id, 100))) {
+            rest.order.push_back(std::holds_alternative<SampledSequence>(output) ? 'A' : 'S');
+        }
+    }
+    CHECK(rest.order == std::vector<char>{'S'});
+}

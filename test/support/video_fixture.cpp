@@ -70,7 +70,8 @@ std::size_t frameCount(const VideoSpec& spec) {
     return total;
 }
 
-void generateVideo(const std::filesystem::path& path, const VideoSpec& spec) {
+void generateVideoFrames(const std::filesystem::path& path, const VideoSpec& spec,
+                         std::size_t frames, const FrameFill& fill) {
     const std::string where = "generateVideo " + path.string() + ": ";
     if (spec.width <= 0 || spec.height <= 0 || spec.width % 2 != 0 || spec.height % 2 != 0 ||
         spec.fps <= 0) {
@@ -111,48 +112,20 @@ void generateVideo(const std::filesystem::path& path, const VideoSpec& spec) {
         throw std::runtime_error(where + "cannot start the encoding pipeline");
     }
 
-    const int w = spec.width;
-    const int h = spec.height;
-    const std::size_t lumaSize = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
-    const std::size_t chromaSize = lumaSize / 4;
-    const int square = std::max(2, static_cast<int>(spec.height * spec.squareFraction) & ~1);
-    std::uint64_t index = 0;
+    const std::size_t lumaSize =
+        static_cast<std::size_t>(spec.width) * static_cast<std::size_t>(spec.height);
+    const std::size_t size = lumaSize + 2 * (lumaSize / 4);
     bool failed = false;
-    for (const VideoSegment& segment : spec.segments) {
-        const auto yuv = rgbToYuv(segment.colour);
-        const std::uint8_t squareY = yuv[0] < 128 ? 235 : 16;
-        const auto frames = static_cast<std::size_t>(std::lround(segment.seconds * spec.fps));
-        for (std::size_t i = 0; i < frames && !failed; ++i, ++index) {
-            GstBuffer* buffer =
-                gst_buffer_new_allocate(nullptr, lumaSize + 2 * chromaSize, nullptr);
-            GstMapInfo map;
-            gst_buffer_map(buffer, &map, GST_MAP_WRITE);
-            std::memset(map.data, yuv[0], lumaSize);
-            std::memset(map.data + lumaSize, yuv[1], chromaSize);
-            std::memset(map.data + lumaSize + chromaSize, yuv[2], chromaSize);
-            if (segment.moving) {
-                const double progress = frames > 1 ? double(i) / double(frames - 1) : 0.0;
-                const int x0 = static_cast<int>(progress * (w - square)) & ~1;
-                const int y0 = ((h - square) / 2) & ~1;
-                for (int y = y0; y < y0 + square; ++y) {
-                    std::memset(map.data + static_cast<std::size_t>(y) * w + x0, squareY,
-                                static_cast<std::size_t>(square));
-                }
-                for (int y = y0 / 2; y < (y0 + square) / 2; ++y) {
-                    std::memset(map.data + lumaSize + static_cast<std::size_t>(y) * (w / 2) +
-                                    x0 / 2,
-                                128, static_cast<std::size_t>(square / 2));
-                    std::memset(map.data + lumaSize + chromaSize +
-                                    static_cast<std::size_t>(y) * (w / 2) + x0 / 2,
-                                128, static_cast<std::size_t>(square / 2));
-                }
-            }
-            gst_buffer_unmap(buffer, &map);
-            GST_BUFFER_PTS(buffer) = gst_util_uint64_scale(index, GST_SECOND, spec.fps);
-            GST_BUFFER_DURATION(buffer) = gst_util_uint64_scale(1, GST_SECOND, spec.fps);
-            // Takes the buffer; fails only when the pipeline already errored.
-            failed = gst_app_src_push_buffer(GST_APP_SRC(src.get()), buffer) != GST_FLOW_OK;
-        }
+    for (std::size_t index = 0; index < frames && !failed; ++index) {
+        GstBuffer* buffer = gst_buffer_new_allocate(nullptr, size, nullptr);
+        GstMapInfo map;
+        gst_buffer_map(buffer, &map, GST_MAP_WRITE);
+        fill(index, map.data);
+        gst_buffer_unmap(buffer, &map);
+        GST_BUFFER_PTS(buffer) = gst_util_uint64_scale(index, GST_SECOND, spec.fps);
+        GST_BUFFER_DURATION(buffer) = gst_util_uint64_scale(1, GST_SECOND, spec.fps);
+        // Takes the buffer; fails only when the pipeline already errored.
+        failed = gst_app_src_push_buffer(GST_APP_SRC(src.get()), buffer) != GST_FLOW_OK;
     }
     gst_app_src_end_of_stream(GST_APP_SRC(src.get()));
     MessageOwner message(gst_bus_timed_pop_filtered(
@@ -168,6 +141,49 @@ void generateVideo(const std::filesystem::path& path, const VideoSpec& spec) {
     if (!error.empty()) {
         throw std::runtime_error(where + error);
     }
+}
+
+void generateVideo(const std::filesystem::path& path, const VideoSpec& spec) {
+    const int w = spec.width;
+    const int h = spec.height;
+    const std::size_t lumaSize = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+    const std::size_t chromaSize = lumaSize / 4;
+    const int square = std::max(2, static_cast<int>(spec.height * spec.squareFraction) & ~1);
+    // Which segment, and which frame of it, each frame index is.
+    std::vector<std::pair<std::size_t, std::size_t>> at;
+    for (std::size_t s = 0; s < spec.segments.size(); ++s) {
+        const auto frames =
+            static_cast<std::size_t>(std::lround(spec.segments[s].seconds * spec.fps));
+        for (std::size_t i = 0; i < frames; ++i) {
+            at.emplace_back(s, i);
+        }
+    }
+    generateVideoFrames(path, spec, at.size(), [&](std::size_t index, std::uint8_t* data) {
+        const VideoSegment& segment = spec.segments[at[index].first];
+        const std::size_t i = at[index].second;
+        const auto frames = static_cast<std::size_t>(std::lround(segment.seconds * spec.fps));
+        const auto yuv = rgbToYuv(segment.colour);
+        const std::uint8_t squareY = yuv[0] < 128 ? 235 : 16;
+        std::memset(data, yuv[0], lumaSize);
+        std::memset(data + lumaSize, yuv[1], chromaSize);
+        std::memset(data + lumaSize + chromaSize, yuv[2], chromaSize);
+        if (segment.moving) {
+            const double progress = frames > 1 ? double(i) / double(frames - 1) : 0.0;
+            const int x0 = static_cast<int>(progress * (w - square)) & ~1;
+            const int y0 = ((h - square) / 2) & ~1;
+            for (int y = y0; y < y0 + square; ++y) {
+                std::memset(data + static_cast<std::size_t>(y) * w + x0, squareY,
+                            static_cast<std::size_t>(square));
+            }
+            for (int y = y0 / 2; y < (y0 + square) / 2; ++y) {
+                std::memset(data + lumaSize + static_cast<std::size_t>(y) * (w / 2) + x0 / 2, 128,
+                            static_cast<std::size_t>(square / 2));
+                std::memset(data + lumaSize + chromaSize + static_cast<std::size_t>(y) * (w / 2) +
+                                x0 / 2,
+                            128, static_cast<std::size_t>(square / 2));
+            }
+        }
+    });
 }
 
 void writeCorruptVideo(const std::filesystem::path& path, Corruption corruption,

@@ -22,6 +22,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,14 @@ std::size_t frameCount(const VideoSpec& spec);
 /// Writes the video; throws std::runtime_error naming \a path and GStreamer's
 /// message on failure. Takes well under a second for a few seconds of 320x240.
 void generateVideo(const std::filesystem::path& path, const VideoSpec& spec);
+
+/// Fills frame \a index (tightly packed I420 of the spec's size: Y, then U, then V).
+using FrameFill = std::function<void(std::size_t index, std::uint8_t* i420)>;
+
+/// Writes \a frames frames that \a fill draws, with the size, rate and
+/// container of \a spec (its segments are not used); throws as generateVideo.
+void generateVideoFrames(const std::filesystem::path& path, const VideoSpec& spec,
+                         std::size_t frames, const FrameFill& fill);
 
 enum class Corruption {
     Garbage,   ///< random bytes: no demuxer recognises it

@@ -290,3 +290,99 @@ TEST_CASE("video time that goes backwards does not undo durations", "[vision][si
     CHECK(s.tS == 1.0);
     CHECK(s.eyesClosedS == 0.0);
 }
+
+TEST_CASE("an absence lost from inside the cone becomes the absence condition",
+          "[vision][signals]") {
+    SignalTracker tracker(defaults()); // face_absent_after 2s
+    double t = 0.0;
+    const double dt = 0.1;
+    DriverSignals s;
+    for (int i = 0; i < 10; ++i, t += dt) {
+        s = tracker.update(face(0.3), t);
+        CHECK_FALSE(s.faceAbsentLong);
+    }
+    const double lost = t;
+    for (int i = 0; i < 30; ++i, t += dt) {
+        s = tracker.update(noFace(), t);
+        checkFrom(s.faceAbsentLong, t - lost, 2.0);
+    }
+    s = tracker.update(face(0.3), t);
+    CHECK_FALSE(s.faceAbsentLong);
+
+    // Lost from outside the cone: looking away, not absent.
+    SignalTracker away(defaults());
+    t = 0.0;
+    for (int i = 0; i < 5; ++i, t += dt) {
+        s = away.update(face(0.3, 0.05, {50.0, 0.0, 0.0}), t);
+    }
+    for (int i = 0; i < 40; ++i, t += dt) {
+        s = away.update(noFace(), t);
+        CHECK_FALSE(s.faceAbsentLong);
+    }
+    CHECK(s.offRoadLong);
+}
+
+TEST_CASE("yawning often: yawns_drowsy yawns in the window", "[vision][signals]") {
+    SignalThresholds th;
+    th.yawnsDrowsy = 2;
+    SignalTracker tracker(th);
+    double t = 0.0;
+    const double dt = 0.1;
+    DriverSignals s;
+    for (int yawn = 0; yawn < 2; ++yawn) {
+        CHECK_FALSE(s.yawningOften);
+        for (int i = 0; i < 20; ++i, t += dt) {
+            s = tracker.update(face(0.3, 0.9), t);
+        }
+        for (int i = 0; i < 10; ++i, t += dt) {
+            s = tracker.update(face(0.3, 0.02), t);
+        }
+    }
+    CHECK(s.yawnsInWindow == 2);
+    CHECK(s.yawningOften);
+    s = tracker.update(face(0.3, 0.02), t + 61.0);
+    CHECK_FALSE(s.yawningOften);
+}
+
+TEST_CASE("vision onsets: eyes closed past a blink, the head leaving the cone, the face lost",
+          "[vision][signals]") {
+    const SignalThresholds th = defaults(); // blink_max 500ms
+    SignalTracker tracker(th);
+    double t = 0.0;
+    const double dt = 0.1;
+    std::vector<double> onsets;
+    DriverSignals before = tracker.current();
+    const auto step = [&](const FaceObservation& f) {
+        const DriverSignals now = tracker.update(f, t);
+        if (visionOnset(before, now, th)) {
+            onsets.push_back(t);
+        }
+        before = now;
+        t += dt;
+    };
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.3)); // attentive: 0.0 .. 0.9
+    }
+    for (int i = 0; i < 3; ++i) {
+        step(face(0.05)); // a blink: 1.0 .. 1.2
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.3)); // 1.3 .. 2.2
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.05)); // closed from 2.3: an onset at 2.8
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.3, 0.05, {45.0, 0.0, 0.0})); // turned away from 3.3: an onset at once
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(face(0.3)); // 4.3 .. 5.2
+    }
+    for (int i = 0; i < 10; ++i) {
+        step(noFace()); // lost from 5.3: an onset at 5.8 (0.5 s)
+    }
+    REQUIRE(onsets.size() == 3);
+    CHECK(onsets[0] == Approx(2.8));
+    CHECK(onsets[1] == Approx(3.3));
+    CHECK(onsets[2] == Approx(5.8));
+}

@@ -1,0 +1,175 @@
+// `dmsd run` with the per-frame vision, measured from outside: a 640x480@15
+// video of a real face (test/vision/face_video.h) played like a camera, the
+// Ollama emulator at 1500 ms per request with one slot (an Orin-class
+// server) scripted to answer "awake and visible" whatever it sees, a private
+// dbus-daemon, the shipped defaults. The video repeats: attentive 8 s, eyes
+// closed 6 s, attentive 24 s (so that the next closure is past DROWSINESS's 30 s
+// cooldown), empty seat 6 s. Prints:
+//   - process CPU per second of video (utime + stime from /proc), vision on
+//     and, in a second run of the same video, off;
+//   - RSS with the landmark model loaded (VmRSS at the end, VmHWM peak);
+//   - onset to AlertRaised on the bus, per kind (DROWSINESS from the eyes
+//     closing, DRIVER_NOT_VISIBLE from the driver leaving), with READY=1 (the
+//     first frame) as video time 0.
+// Not a pass/fail test.
+//   bench_vision_run [--cycles N]      (default 2: 88 s of video per run)
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "face_video.h"
+#include "test/integration/harness.h"
+
+using namespace dmsd::test;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct ProcSample {
+    double cpuSeconds = 0;
+    std::size_t rssKb = 0;
+    std::size_t hwmKb = 0;
+};
+
+ProcSample sample(pid_t pid) {
+    ProcSample s;
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    std::vector<std::string> fields;
+    std::string field;
+    for (char c : text.substr(close + 2)) {
+        if (c == ' ') {
+            fields.push_back(field);
+            field.clear();
+        } else {
+            field += c;
+        }
+    }
+    if (fields.size() > 13) {
+        const double tick = double(::sysconf(_SC_CLK_TCK));
+        s.cpuSeconds = (std::stod(fields[11]) + std::stod(fields[12])) / tick;
+    }
+    std::ifstream status(fmt::format("/proc/{}/status", pid));
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            s.rssKb = std::stoul(line.substr(6));
+        } else if (line.rfind("VmHWM:", 0) == 0) {
+            s.hwmKb = std::stoul(line.substr(6));
+        }
+    }
+    return s;
+}
+
+struct Result {
+    double cpuPerVideoSecondMs = 0;
+    ProcSample end;
+    std::vector<double> drowsy; ///< onset to raise, s
+    std::vector<double> absent;
+};
+
+Result runOnce(const FaceVideoSpec& spec, double videoS, bool vision) {
+    Harness h;
+    generateFaceVideo(h.videoPath(), spec);
+    h.startBus();
+    const auto script = h.dir() / "awake.json";
+    std::ofstream(script) << R"({"rules":[],"defaults":{
+      "face_state":{"state":"AWAKE","eyes_closed":false,"yawning":false,"confidence":0.9},
+      "attention":{"looking_at_road":true,"gaze":"road","eyes_open":true,"confidence":0.9},
+      "general_scene":{"description":"One driver.","driver_visible":true,"occupants":1}}})";
+    h.startEmulator({"--slots", "1", "--latency-ms", "1500", "--script", script.string()});
+    h.writeConfig(fmt::format(R"(version: "bench-vision"
+capture: {{ source: "file:{}", width: 640, height: 480, fps: 15 }}
+llm: {{ url: "{}" }}
+notify:
+  dbus: {{ enabled: true, bus: "{}" }}
+  can: {{ enabled: false }}
+  snapshots: {{ enabled: false }}
+vision: {{ enabled: {} }}
+)",
+                              h.videoPath().string(), h.emulatorUrl(), h.busAddress(),
+                              vision ? "true" : "false"));
+    auto monitor = h.monitor();
+    h.startDaemon();
+    const auto ready = h.waitReady(60s);
+    if (!ready) {
+        throw std::runtime_error("no READY=1: " + h.daemonLog());
+    }
+    const ProcSample first = sample(h.daemon().pid());
+    Result result;
+    const std::size_t cycles = spec.segments.size() / 4;
+    for (std::size_t c = 0; c < cycles && vision; ++c) {
+        const double closedAt = segmentStart(spec, 4 * c + 1);
+        const double emptyAt = segmentStart(spec, 4 * c + 3);
+        if (auto s = waitSignal(*monitor, "AlertRaised", "DROWSINESS", 40s)) {
+            result.drowsy.push_back(std::chrono::duration<double>(s->at - *ready).count() -
+                                    closedAt);
+        }
+        if (auto s = waitSignal(*monitor, "AlertRaised", "DRIVER_NOT_VISIBLE", 40s)) {
+            result.absent.push_back(std::chrono::duration<double>(s->at - *ready).count() -
+                                    emptyAt);
+        }
+    }
+    const auto until = *ready + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(videoS - 1.0));
+    std::this_thread::sleep_until(until); // the video plays for its length: a measuring window
+    const ProcSample last = sample(h.daemon().pid());
+    const double wall = std::chrono::duration<double>(Clock::now() - *ready).count();
+    result.cpuPerVideoSecondMs = (last.cpuSeconds - first.cpuSeconds) * 1000.0 / wall;
+    result.end = last;
+    return result;
+}
+
+void printTimes(const char* kind, const std::vector<double>& times) {
+    fmt::print("{:20} ", kind);
+    for (double t : times) {
+        fmt::print(" {:.2f} s", t);
+    }
+    fmt::print("\n");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    int cycles = 2;
+    if (argc == 3 && std::string(argv[1]) == "--cycles") {
+        cycles = std::stoi(argv[2]);
+    } else if (argc != 1) {
+        std::fprintf(stderr, "usage: bench_vision_run [--cycles N]\n");
+        return 2;
+    }
+    FaceVideoSpec spec;
+    for (int c = 0; c < cycles; ++c) {
+        spec.segments.push_back({8.0, DriverScene::Attentive});
+        spec.segments.push_back({6.0, DriverScene::EyesClosed});
+        spec.segments.push_back({24.0, DriverScene::Attentive}); // past the 30 s cooldown
+        spec.segments.push_back({6.0, DriverScene::Empty});
+    }
+    const double videoS = segmentStart(spec, spec.segments.size());
+    fmt::print("bench_vision_run ({} build): {:.0f} s of 640x480@15 video, emulator 1500 ms, "
+               "1 slot\n",
+               DMSD_BUILD_TYPE, videoS);
+    const Result on = runOnce(spec, videoS, true);
+    const Result off = runOnce(spec, videoS, false);
+    fmt::print("\n== CPU per second of video ==\n");
+    fmt::print("vision on   {:6.1f} ms/s ({:.1f}% of one core)\n", on.cpuPerVideoSecondMs,
+               on.cpuPerVideoSecondMs / 10.0);
+    fmt::print("vision off  {:6.1f} ms/s ({:.1f}% of one core)\n", off.cpuPerVideoSecondMs,
+               off.cpuPerVideoSecondMs / 10.0);
+    fmt::print("\n== Memory ==\n");
+    fmt::print("vision on   RSS at the end {} kB, peak (VmHWM) {} kB\n", on.end.rssKb,
+               on.end.hwmKb);
+    fmt::print("vision off  RSS at the end {} kB, peak (VmHWM) {} kB\n", off.end.rssKb,
+               off.end.hwmKb);
+    fmt::print("\n== Onset to AlertRaised (video time, READY=1 = 0) ==\n");
+    printTimes("DROWSINESS", on.drowsy);
+    printTimes("DRIVER_NOT_VISIBLE", on.absent);
+    return 0;
+}
