@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/json.h"
+#include "base/redact.h"
 #include "llm/ollama_body.h"
 
 namespace dmsd {
@@ -171,6 +172,11 @@ public:
                                                         what_, client_.url())),
                 Retry::Once};
         }
+        if (auto why = client_.truncation(result_)) {
+            client_.transport()->countTruncated();
+            return std::pair{makeError(K::InvalidAnswer, fmt::format("{}: {}", what_, *why)),
+                             Retry::No};
+        }
         return std::nullopt;
     }
 
@@ -227,8 +233,23 @@ std::shared_ptr<OllamaClient> OllamaClient::create(asio::any_io_executor executo
 std::pair<AnalysisError, Retry> OllamaClient::statusError(int status, std::string_view body,
                                                           std::string_view what) const {
     using K = AnalysisError::Kind;
-    const std::string text = errorText(body);
+    const std::string& key = transport_->settings().apiKey;
+    // A proxy may quote the header it refused: the key never reaches a message.
+    const std::string text = redactSecrets(errorText(body), std::span(&key, 1));
     const std::string said = text.empty() ? std::string() : fmt::format(": {}", text);
+    if (status == 401 || status == 403) {
+        // Ollama itself wants no key; a proxy in front of it (llm.url with a
+        // path prefix, https) does. Asking again with the same key is no use.
+        return {makeError(K::HttpStatus,
+                          fmt::format("{}: {} refused the request (HTTP {}{}): {}", what, url_,
+                                      status, said,
+                                      transport_->settings().apiKeyFile.empty()
+                                          ? std::string("it wants an API key; set llm.api_key_file")
+                                          : fmt::format("check the key in llm.api_key_file \"{}\"",
+                                                        transport_->settings().apiKeyFile)),
+                          status),
+                Retry::No};
+    }
     if (status == 404) {
         return {makeError(K::HttpStatus,
                           fmt::format("{}: model '{}' is not available on {}: run `ollama "
@@ -246,6 +267,21 @@ std::pair<AnalysisError, Retry> OllamaClient::statusError(int status, std::strin
         return {e, isSingleImageError(e) ? Retry::No : Retry::Once};
     }
     return {e, Retry::No};
+}
+
+std::optional<std::string> OllamaClient::truncation(const ChatResult& result) const {
+    if (result.doneReason == "length") {
+        return fmt::format("the answer from {} was cut at llm.options.num_predict ({} tokens; "
+                           "done_reason \"length\"): not used",
+                           url_, model_.options.numPredict);
+    }
+    if (result.promptTokens >= model_.options.numCtx) {
+        return fmt::format("the prompt did not fit the context: {} reports {} prompt tokens, "
+                           "llm.options.num_ctx is {}, so the start of the prompt (the "
+                           "instructions, the first frames) was cut: not used",
+                           url_, result.promptTokens, model_.options.numCtx);
+    }
+    return std::nullopt;
 }
 
 asio::awaitable<ChatOutcome> OllamaClient::ask(std::shared_ptr<const std::string> body,
@@ -342,6 +378,11 @@ asio::awaitable<HealthReport> OllamaClient::checkHealth() {
             "cannot reach the model server at {} ({}): start it (`ollama serve`, or `systemctl "
             "start ollama`) or correct llm.url",
             url, version.error->message);
+        co_return report;
+    }
+    if (version.status == 401 || version.status == 403) {
+        report.serverReachable = true;
+        report.problem = statusError(version.status, version.body, "/api/version").first.message;
         co_return report;
     }
     if (version.status != 200) {

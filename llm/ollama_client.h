@@ -49,6 +49,11 @@ public:
     int maxInFlight() const override;
 
     const HttpTransportPtr& transport() const { return transport_; }
+    /// Why \a result was made from a truncated prompt or cut short, or
+    /// nullopt: `done_reason` "length" (llm.options.num_predict reached), or
+    /// `prompt_eval_count` at least llm.options.num_ctx (the prompt filled the
+    /// context: Ollama kept its tail, the head is lost).
+    std::optional<std::string> truncation(const ChatResult& result) const;
     /// An HTTP status as Ollama means it: the error in the answer's place and
     /// how it may be retried (404: model missing; 503: busy; 5xx: once).
     std::pair<AnalysisError, Retry> statusError(int status, std::string_view body,

@@ -90,6 +90,7 @@ control=$work/control/control
 grep -q '^Depends:.*gstreamer1.0-plugins-base' "$control" || fail "Depends lacks gstreamer1.0-plugins-base"
 grep -q '^Depends:.*gstreamer1.0-plugins-good' "$control" || fail "Depends lacks gstreamer1.0-plugins-good"
 grep -q '^Depends:.*libgstreamer1.0-0' "$control" || fail "Depends lacks the shared libraries (shlibdeps)"
+grep -q '^Depends:.*libssl3' "$control" || fail "Depends lacks libssl3 (https to the model server; shlibdeps)"
 grep -q '^Recommends:.*gstreamer1.0-libav' "$control" || fail "Recommends lacks gstreamer1.0-libav"
 grep -qx '/etc/dmsd/dmsd.yaml' "$work/control/conffiles" || fail "conffiles lacks /etc/dmsd/dmsd.yaml"
 
