@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/json.h"
+#include "base/log.h"
 #include "base/redact.h"
 #include "llm/ollama_body.h"
 
@@ -501,6 +502,42 @@ asio::awaitable<std::optional<AnalysisError>> OllamaClient::warmUp() {
                                                budget.count(), kWarmUpMinimum.count() / 1000));
     if (out.error) {
         co_return out.error;
+    }
+    // Loaded: is it wholly in GPU memory? A model partly on the CPU answers
+    // several times slower, which the operator should hear of once per load.
+    const auto psDeadline =
+        Clock::now() + std::max(transport_->settings().timeout, milliseconds(1000));
+    const std::shared_ptr<const std::string> noBody;
+    Plain ps = co_await plain(http::verb::get, "/api/ps", noBody, psDeadline);
+    placement_.reset();
+    boost::system::error_code ec;
+    json::value v = ps.error || ps.status != 200 ? json::value() : json::parse(ps.body, ec);
+    const json::value* models =
+        (!ec && v.is_object()) ? v.get_object().if_contains("models") : nullptr;
+    if (models != nullptr && models->is_array()) {
+        for (const json::value& m : models->get_array()) {
+            const json::object* o = m.if_object();
+            const json::value* name = o != nullptr ? o->if_contains("name") : nullptr;
+            if (name == nullptr || !name->is_string() ||
+                canonicalModel(name->get_string()) != canonicalModel(model_.name)) {
+                continue;
+            }
+            auto count = [&](std::string_view key) -> std::int64_t {
+                const json::value* n = o->if_contains(key);
+                boost::system::error_code nec;
+                const auto value =
+                    (n != nullptr && n->is_number()) ? n->to_number<std::int64_t>(nec) : 0;
+                return nec ? 0 : value;
+            };
+            placement_ = Placement{count("size"), count("size_vram")};
+        }
+    }
+    if (placement_ && !placement_->wholeInGpu()) {
+        log::warning("model '{}' on {} is not wholly in GPU memory: {} of {} MiB ({}%); the rest "
+                     "runs on the CPU and answers are slower (a smaller model or quantisation, "
+                     "a smaller llm.options.num_ctx, or llm.options.num_gpu)",
+                     model_.name, url_, placement_->sizeVram >> 20, placement_->size >> 20,
+                     placement_->size > 0 ? placement_->sizeVram * 100 / placement_->size : 0);
     }
     co_return std::nullopt;
 }

@@ -59,6 +59,15 @@ public:
     std::pair<AnalysisError, Retry> statusError(int status, std::string_view body,
                                                 std::string_view what) const;
 
+    /// Where the model sits after the last warm-up, from `/api/ps`: its size
+    /// and the part of it in GPU memory (both 0 when the server did not say).
+    struct Placement {
+        std::int64_t size = 0;
+        std::int64_t sizeVram = 0;
+        bool wholeInGpu() const { return sizeVram >= size; }
+    };
+    const std::optional<Placement>& placement() const { return placement_; }
+
     /// The warm-up may take this long at least (loading a model takes seconds
     /// to minutes): its deadline is max(llm.timeout, this).
     static constexpr std::chrono::milliseconds kWarmUpMinimum{120000};
@@ -84,6 +93,7 @@ private:
     std::string url_;
     boost::json::object optionsJson_;
     boost::json::value keepAlive_;
+    std::optional<Placement> placement_;
 };
 
 using OllamaClientPtr = std::shared_ptr<OllamaClient>;

@@ -71,6 +71,8 @@ struct ModelOptions {
     int numCtx = 2048;
     int numPredict = 256;
     std::optional<int> seed;
+    std::optional<int> numGpu;    ///< layers offloaded to the GPU; unset: the server decides
+    std::optional<int> numThread; ///< CPU threads; unset: the server decides
 
     friend bool operator==(const ModelOptions&, const ModelOptions&) = default;
 
@@ -83,6 +85,8 @@ struct ModelOptions {
         k.integer("num_predict", s.numPredict, 1, 16384);
         k.optionalInteger("seed", s.seed, std::numeric_limits<int>::min(),
                           std::numeric_limits<int>::max());
+        k.optionalInteger("num_gpu", s.numGpu, 0, 1024);
+        k.optionalInteger("num_thread", s.numThread, 1, 1024);
     }
 };
 

@@ -188,7 +188,7 @@ TEST_CASE("unknown keys name the file, position and path, with a near miss", "[c
           "capture, sampling, encode, llm, analyses, alerts, notify, log, metrics, vision)");
     CHECK(onlyError("llm:\n  options:\n    num_ctxt: 1\n") ==
           "main.yaml:3:5: llm.options.num_ctxt: unknown key; did you mean 'num_ctx'? (accepted: "
-          "temperature, top_k, top_p, num_ctx, num_predict, seed)");
+          "temperature, top_k, top_p, num_ctx, num_predict, seed, num_gpu, num_thread)");
     CHECK(onlyError("alerts:\n  drowsyness: {}\n")
               .starts_with(
                   "main.yaml:2:3: alerts.drowsyness: unknown key; did you mean 'drowsiness'?"));

@@ -136,7 +136,8 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
         ("context", po::value(&config.context)->default_value(0), "context of the OpenAI routes in tokens, 0 = unlimited")
         ("overflow", po::value(&overflow), "truncate|error: a prompt beyond the context (default: Ollama truncate, OpenAI error)")
         ("tls-cert", po::value(&config.tlsCert), "PEM certificate chain: serve https (with --tls-key)")
-        ("tls-key", po::value(&config.tlsKey), "PEM private key of --tls-cert");
+        ("tls-key", po::value(&config.tlsKey), "PEM private key of --tls-cert")
+        ("vram-bytes", po::value(&config.vramBytes)->default_value(0), "GPU memory for /api/ps size_vram, 0 = unlimited");
     // clang-format on
     try {
         po::variables_map vm;

@@ -80,8 +80,9 @@ struct EmulatorConfig {
     /// What a prompt longer than the context does: truncate (keep its tail,
     /// report the tokens kept) or fail. Unset: Ollama truncates, OpenAI fails.
     std::optional<bool> overflowTruncates;
-    std::string tlsCert; ///< PEM certificate chain: serve https
-    std::string tlsKey;  ///< PEM private key of tlsCert
+    std::string tlsCert;        ///< PEM certificate chain: serve https
+    std::string tlsKey;         ///< PEM private key of tlsCert
+    std::int64_t vramBytes = 0; ///< GPU memory: /api/ps size_vram at most this; 0: unlimited
 
     double faultRate(Fault fault) const;
     void setFaultRate(Fault fault, double rate);

@@ -1391,6 +1391,16 @@ private:
         return json::object{{"object", "list"}, {"data", std::move(list)}};
     }
 
+    /// The part of a loaded model in GPU memory: none with num_gpu 0, else
+    /// what --vram-bytes leaves room for (all of it when unset).
+    std::int64_t sizeVram(const ModelState& m) const {
+        if (m.runnerKey.find(";num_gpu=0;") != std::string::npos) {
+            return 0;
+        }
+        const std::int64_t size = modelSize(m);
+        return cfg_.vramBytes > 0 ? std::min<std::int64_t>(size, cfg_.vramBytes) : size;
+    }
+
     bool loadedNow(ModelState& m) {
         if (m.loaded && m.refCount == 0 && m.expiresAt && Clock::now() >= *m.expiresAt) {
             m.loaded = false; // keep_alive expired
@@ -1426,7 +1436,7 @@ private:
                                         {"digest", fakeDigest(m->spec.name)},
                                         {"details", details(*m)},
                                         {"expires_at", expires},
-                                        {"size_vram", modelSize(*m)},
+                                        {"size_vram", sizeVram(*m)},
                                         {"context_length", numCtxOf(*m, nullptr)}});
         }
         return json::object{{"models", std::move(list)}};

@@ -810,3 +810,37 @@ TEST_CASE("a prompt beyond the context: Ollama's truncation is detected, OpenAI'
     CHECK(lines[2].at("truncated") == false);
     CHECK(lines[3].at("status") == 400);
 }
+
+TEST_CASE("num_gpu and num_thread reach Ollama, and /api/ps tells a model not wholly in GPU "
+          "memory",
+          "[e2e][gpu]") {
+    {
+        Emulator emulator({"--vram-bytes", "1000000000"});
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+        s.model.options.numThread = 4;
+        Rig rig(s);
+        auto ollama = std::dynamic_pointer_cast<OllamaClient>(rig.client);
+        REQUIRE(ollama);
+        REQUIRE(rig.await(ollama->warmUp()) == std::nullopt);
+        REQUIRE(ollama->placement());
+        CHECK(ollama->placement()->sizeVram == 1000000000);
+        CHECK(ollama->placement()->size > 1000000000);
+        CHECK_FALSE(ollama->placement()->wholeInGpu());
+    }
+    {
+        Emulator emulator({});
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+        Rig rig(s);
+        auto ollama = std::dynamic_pointer_cast<OllamaClient>(rig.client);
+        REQUIRE(rig.await(ollama->warmUp()) == std::nullopt);
+        REQUIRE(ollama->placement());
+        CHECK(ollama->placement()->wholeInGpu());
+        // num_gpu 0: everything on the CPU (a new load, the options changed).
+        s.model.options.numGpu = 0;
+        Rig cpu(s);
+        auto onCpu = std::dynamic_pointer_cast<OllamaClient>(cpu.client);
+        REQUIRE(cpu.await(onCpu->warmUp()) == std::nullopt);
+        REQUIRE(onCpu->placement());
+        CHECK(onCpu->placement()->sizeVram == 0);
+    }
+}
