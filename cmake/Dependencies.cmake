@@ -4,6 +4,8 @@ find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS json url program_options)
 find_package(fmt REQUIRED CONFIG)
+# https to the model server (llm/http_transport.cpp: Beast's ssl_stream)
+find_package(OpenSSL 3 REQUIRED)
 find_package(yaml-cpp REQUIRED CONFIG)
 pkg_check_modules(GST REQUIRED IMPORTED_TARGET gstreamer-1.0>=1.22 gstreamer-app-1.0 gstreamer-video-1.0)
 # GstDiscoverer (batch/duration_probe.cpp): how long a video is before it is decoded.

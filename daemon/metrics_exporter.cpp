@@ -102,6 +102,9 @@ std::string metricsText(const StatusSnapshot& s, const Histogram& sequenceLatenc
     out.counter("dmsd_model_stalled_responses_total",
                 "Model server responses slower than llm.min_response_rate",
                 number(s.llm.client.stalledResponses));
+    out.counter("dmsd_model_truncated_answers_total",
+                "Answers made from a truncated prompt or cut at the token limit (not used)",
+                number(s.llm.client.truncatedAnswers));
     out.family("dmsd_model_cache_total", "counter", "Answer cache lookups by result");
     out.sample("dmsd_model_cache_total", {{"result", "hit"}}, number(s.llm.cacheHits));
     out.sample("dmsd_model_cache_total", {{"result", "miss"}}, number(s.llm.cacheMisses));

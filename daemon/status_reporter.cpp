@@ -107,6 +107,7 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
         {"rollbacks", s.ota.rollbacks},
         {"protocol_errors", s.llm.client.protocolErrors},
         {"stalled_responses", s.llm.client.stalledResponses},
+        {"truncated_answers", s.llm.client.truncatedAnswers},
     };
     status["latency_ms"] = json::object{
         {"sequence_p50", s.llm.sequenceP50Ms},

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <random>
 #include <set>
 #include <span>
@@ -12,6 +15,8 @@
 #include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -22,6 +27,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -70,13 +76,21 @@ asio::awaitable<bool> stopRequested() {
 struct HttpTransport::Impl {
     /// A keep-alive connection; counts itself in `open` while alive.
     struct Connection {
-        Connection(const asio::any_io_executor& ex, std::size_t& open) : stream(ex), open_(open) {
+        Connection(const asio::any_io_executor& ex, std::size_t& open,
+                   asio::ssl::context* tlsContext)
+            : stream(ex), open_(open) {
+            if (tlsContext != nullptr) {
+                tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *tlsContext);
+            }
             ++open_;
         }
         ~Connection() { --open_; }
         Connection(const Connection&) = delete;
         Connection& operator=(const Connection&) = delete;
-        beast::tcp_stream stream;
+        /// The TCP stream every deadline is set on (under TLS, its lowest layer).
+        beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : stream; }
+        beast::tcp_stream stream;                                  ///< plain http
+        std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls; ///< https
         beast::flat_buffer buffer;
         std::size_t& open_;
     };
@@ -88,7 +102,7 @@ struct HttpTransport::Impl {
         asio::experimental::channel<void(boost::system::error_code, tcp::resolver::results_type)>;
 
     /// Where an attempt failed, for the message and the retry decision.
-    enum class Phase { Connect, Write, FirstByte, Body, Done };
+    enum class Phase { Connect, Handshake, Write, FirstByte, Body, Done };
     struct Failure {
         boost::system::error_code ec;
         Phase phase = Phase::Connect;
@@ -106,6 +120,8 @@ struct HttpTransport::Impl {
         bool closeDelimited = false;
         /// The server lets the connection be used again (HTTP/1.1 without `Connection: close`).
         bool keepAlive = false;
+        /// Why the server's certificate was refused (OpenSSL's verify result), when it was.
+        std::string certificateProblem;
     };
 
     /// A slot held by a call; given back when released or destroyed.
@@ -174,6 +190,8 @@ struct HttpTransport::Impl {
         endpoint = parseServerUrl(s.url, &problem);
         if (!endpoint) {
             unusable = fmt::format("llm.url: {}", problem);
+        } else if (endpoint->tls) {
+            makeTlsContext();
         }
         for (int i = 0; i < settings.maxInFlight; ++i) {
             slots.try_send(boost::system::error_code{});
@@ -184,6 +202,7 @@ struct HttpTransport::Impl {
     ServerSettings settings;
     TransportOptions options;
     std::optional<ServerEndpoint> endpoint;
+    std::optional<asio::ssl::context> tlsContext; ///< https only
     std::string unusable; ///< why no call can be made (a bad llm.url); empty: fine
 
     Slots slots;
@@ -203,6 +222,50 @@ struct HttpTransport::Impl {
     std::optional<Clock::time_point> lastProtocolError;
     Clock::time_point lastProtocolLog{};
     std::uint64_t stalls = 0; ///< responses slower than llm.min_response_rate
+    std::uint64_t truncated = 0;
+
+    /// Certificates are verified against llm.ca_file when set (a private CA,
+    /// and only it), else against the system's store.
+    void makeTlsContext() {
+        tlsContext.emplace(asio::ssl::context::tls_client);
+        boost::system::error_code ec;
+        tlsContext->set_options(asio::ssl::context::default_workarounds |
+                                    asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                                    asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1,
+                                ec);
+        if (settings.caFile.empty()) {
+            tlsContext->set_default_verify_paths(ec);
+        } else {
+            tlsContext->load_verify_file(settings.caFile, ec);
+        }
+        if (ec) {
+            unusable =
+                settings.caFile.empty()
+                    ? fmt::format("cannot load the system's CA certificates: {}", ec.message())
+                    : fmt::format("llm.ca_file \"{}\": cannot load: {}", settings.caFile,
+                                  ec.message());
+            return;
+        }
+        tlsContext->set_verify_mode(asio::ssl::verify_peer, ec);
+    }
+
+    /// SNI and the name (or address) the certificate must be for.
+    boost::system::error_code prepareTls(Connection& conn) const {
+        SSL* ssl = conn.tls->native_handle();
+        boost::system::error_code addressEc;
+        const auto address = asio::ip::make_address(endpoint->host, addressEc);
+        if (addressEc) {
+            // SNI is for names only (RFC 6066); OpenSSL checks the name itself.
+            if (SSL_set_tlsext_host_name(ssl, endpoint->host.c_str()) != 1 ||
+                SSL_set1_host(ssl, endpoint->host.c_str()) != 1) {
+                return {static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()};
+            }
+        } else if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+                                                 address.to_string().c_str()) != 1) {
+            return {static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()};
+        }
+        return {};
+    }
 
     // --- slots ------------------------------------------------------------
 
@@ -261,11 +324,12 @@ struct HttpTransport::Impl {
             ConnectionPtr c = std::move(idle.back());
             idle.pop_back();
             boost::system::error_code ec;
-            const std::size_t unsolicited = c->stream.socket().available(ec);
+            const std::size_t unsolicited = c->tcp().socket().available(ec);
             if (!ec && unsolicited == 0) {
                 return c;
             }
-            if (!ec) {
+            // Under TLS the bytes may be the server's close_notify: closed, not blamed.
+            if (!ec && !c->tls) {
                 protocolViolation(fmt::format("{} bytes arrived on an idle connection that no "
                                               "request was waiting on",
                                               unsolicited));
@@ -334,7 +398,8 @@ struct HttpTransport::Impl {
         f.reused = conn != nullptr;
         if (!conn) {
             f.phase = Phase::Connect;
-            conn = std::make_unique<Connection>(executor, open);
+            conn =
+                std::make_unique<Connection>(executor, open, tlsContext ? &*tlsContext : nullptr);
             ++opened;
             const Clock::time_point connectBy = earliest(call.deadline, settings.connectTimeout);
             auto [rec, results] = co_await resolve(connectBy);
@@ -342,33 +407,65 @@ struct HttpTransport::Impl {
                 f.ec = rec;
                 co_return f;
             }
-            conn->stream.expires_at(connectBy);
+            conn->tcp().expires_at(connectBy);
             const BusyMark busyConnecting(*this, conn.get());
-            auto [cec, ep] = co_await conn->stream.async_connect(results, kUseTuple);
+            auto [cec, ep] = co_await conn->tcp().async_connect(results, kUseTuple);
             (void)ep;
             if (cec) {
                 f.ec = cec;
                 co_return f;
             }
             boost::system::error_code ignored;
-            conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+            conn->tcp().socket().set_option(tcp::no_delay(true), ignored);
+            if (conn->tls) {
+                // The handshake is part of connecting: same deadline (llm.connect_timeout
+                // within the call's), same cancellation.
+                f.phase = Phase::Handshake;
+                if (auto pec = prepareTls(*conn)) {
+                    f.ec = pec;
+                    co_return f;
+                }
+                auto [hec] =
+                    co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kUseTuple);
+                if (hec) {
+                    const long verify = SSL_get_verify_result(conn->tls->native_handle());
+                    if (verify != X509_V_OK) {
+                        f.certificateProblem = X509_verify_cert_error_string(verify);
+                    }
+                    f.ec = hec;
+                    co_return f;
+                }
+            }
         }
         const BusyMark busy(*this, conn.get());
 
         f.phase = Phase::Write;
-        http::request<http::span_body<const char>> req{call.verb, call.path, 11};
+        http::request<http::span_body<const char>> req{call.verb, endpoint->pathPrefix + call.path,
+                                                       11};
         req.set(http::field::host, endpoint->hostHeader);
         req.set(http::field::user_agent, "dmsd/0.1");
         req.set(http::field::accept, "application/x-ndjson, application/json");
+        if (!settings.apiKey.empty()) {
+            req.set(http::field::authorization, "Bearer " + settings.apiKey);
+        }
         if (call.body) {
             req.set(http::field::content_type, "application/json");
             req.body() = std::span<const char>(call.body->data(), call.body->size());
         }
         req.prepare_payload();
-        conn->stream.expires_at(call.deadline);
+        conn->tcp().expires_at(call.deadline);
         {
-            auto [wec, n] = co_await http::async_write(conn->stream, req, kUseTuple);
-            (void)n;
+            // No co_await inside a conditional expression: GCC 12 mishandles it.
+            boost::system::error_code wec;
+            if (conn->tls) {
+                auto [tec, tn] = co_await http::async_write(*conn->tls, req, kUseTuple);
+                (void)tn;
+                wec = tec;
+            } else {
+                auto [pec, pn] = co_await http::async_write(conn->stream, req, kUseTuple);
+                (void)pn;
+                wec = pec;
+            }
             if (wec) {
                 f.ec = wec;
                 co_return f;
@@ -502,9 +599,23 @@ struct HttpTransport::Impl {
                 break;
             }
             const ReadLimit limit = readLimit(call, firstByteAt, received);
-            conn.stream.expires_at(limit.at);
-            auto [rec, n] =
-                co_await conn.stream.async_read_some(conn.buffer.prepare(16384), kUseTuple);
+            conn.tcp().expires_at(limit.at);
+            boost::system::error_code rec;
+            std::size_t n = 0;
+            if (conn.tls) {
+                auto [tec, tn] =
+                    co_await conn.tls->async_read_some(conn.buffer.prepare(16384), kUseTuple);
+                rec = tec;
+                n = tn;
+            } else {
+                auto [pec, pn] =
+                    co_await conn.stream.async_read_some(conn.buffer.prepare(16384), kUseTuple);
+                rec = pec;
+                n = pn;
+            }
+            if (rec == asio::ssl::error::stream_truncated) {
+                rec = asio::error::eof; // a TLS peer closing without close_notify: the end of it
+            }
             conn.buffer.commit(n);
             if (n > 0) {
                 received += n;
@@ -550,7 +661,9 @@ struct HttpTransport::Impl {
         // a server (or a proxy) that sends them is not telling where its
         // answers end, so none of what it sent is trusted.
         boost::system::error_code ec;
-        f.extraBytes = conn.buffer.size() + conn.stream.socket().available(ec);
+        // (Under TLS only what was decrypted counts: the socket may hold a
+        // session ticket or close_notify, which are not HTTP.)
+        f.extraBytes = conn.buffer.size() + (conn.tls ? 0 : conn.tcp().socket().available(ec));
         if (f.extraBytes > 0) {
             protocolViolation(fmt::format("{} bytes after a complete response", f.extraBytes));
         }
@@ -613,6 +726,33 @@ struct HttpTransport::Impl {
                               fmt::format("{}: cannot connect to the model server at {}: {}", what,
                                           settings.url, f.ec.message())),
                     Retry::Backoff};
+        case Phase::Handshake:
+            // A certificate refused, or no TLS server there: asking again
+            // gives the same answer, so the call ends here.
+            if (timeout) {
+                return {makeError(K::Timeout,
+                                  fmt::format("{}: TLS handshake with {} timed out after {} ms",
+                                              what, settings.url, settings.connectTimeout.count())),
+                        Retry::No};
+            }
+            if (!f.certificateProblem.empty()) {
+                return {makeError(K::ConnectionFailed,
+                                  fmt::format("{}: the certificate of {} was refused: {} ({})",
+                                              what, settings.url, f.certificateProblem,
+                                              settings.caFile.empty()
+                                                  ? std::string("verified against the system's "
+                                                                "CA store; set llm.ca_file for a "
+                                                                "private CA")
+                                                  : fmt::format("verified against llm.ca_file "
+                                                                "\"{}\"",
+                                                                settings.caFile))),
+                        Retry::No};
+            }
+            return {makeError(K::ConnectionFailed,
+                              fmt::format("{}: TLS handshake with {} failed: {} (is it an https "
+                                          "server?)",
+                                          what, settings.url, f.ec.message())),
+                    Retry::No};
         case Phase::Write:
         case Phase::FirstByte:
             if (timeout) {
@@ -788,7 +928,7 @@ void HttpTransport::cancelAll() {
     impl_->idle.clear();
     boost::system::error_code ignored;
     for (Impl::Connection* connection : impl_->busy) {
-        connection->stream.socket().close(ignored);
+        connection->tcp().socket().close(ignored);
     }
     for (asio::steady_timer* timer : impl_->waits) {
         timer->cancel();
@@ -806,7 +946,12 @@ ClientStats HttpTransport::stats() const {
     s.connectionsOpened = impl_->opened;
     s.protocolErrors = impl_->protocolErrors;
     s.stalledResponses = impl_->stalls;
+    s.truncatedAnswers = impl_->truncated;
     return s;
+}
+
+void HttpTransport::countTruncated() {
+    ++impl_->truncated;
 }
 
 asio::any_io_executor HttpTransport::executor() const {

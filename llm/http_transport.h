@@ -117,6 +117,8 @@ public:
     void cancelAll();
 
     ClientStats stats() const;
+    /// Counts an answer a protocol judged truncated (ClientStats::truncatedAnswers).
+    void countTruncated();
     const ServerSettings& settings() const { return settings_; }
     boost::asio::any_io_executor executor() const;
 

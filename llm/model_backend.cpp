@@ -1,10 +1,17 @@
 #include "llm/model_backend.h"
 
 #include "llm/ollama_client.h"
+#include "llm/openai_client.h"
 
 namespace dmsd {
 
 ModelClientPtr createModelClient(HttpTransportPtr transport, const ModelSettings& model) {
+    switch (transport->settings().api) {
+    case LlmApi::OpenAi:
+        return OpenAiClient::create(std::move(transport), model);
+    case LlmApi::Ollama:
+        break;
+    }
     return OllamaClient::create(std::move(transport), model);
 }
 

@@ -86,6 +86,10 @@ struct ClientStats {
     std::uint64_t protocolErrors = 0;
     /// Responses that arrived slower than llm.min_response_rate.
     std::uint64_t stalledResponses = 0;
+    /// Answers made from a truncated prompt or cut at the token limit
+    /// (`done_reason`/`finish_reason` "length", or a prompt that filled the
+    /// whole context): failed, never taken as evidence.
+    std::uint64_t truncatedAnswers = 0;
 };
 
 /// True when the server's error says the model takes one image per message

@@ -16,6 +16,12 @@ json::object optionsJson(const ModelOptions& options) {
     if (options.seed) {
         o["seed"] = *options.seed;
     }
+    if (options.numGpu) {
+        o["num_gpu"] = *options.numGpu;
+    }
+    if (options.numThread) {
+        o["num_thread"] = *options.numThread;
+    }
     return o;
 }
 

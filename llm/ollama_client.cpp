@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include "base/json.h"
+#include "base/log.h"
+#include "base/redact.h"
 #include "llm/ollama_body.h"
 
 namespace dmsd {
@@ -171,6 +173,11 @@ public:
                                                         what_, client_.url())),
                 Retry::Once};
         }
+        if (auto why = client_.truncation(result_)) {
+            client_.transport()->countTruncated();
+            return std::pair{makeError(K::InvalidAnswer, fmt::format("{}: {}", what_, *why)),
+                             Retry::No};
+        }
         return std::nullopt;
     }
 
@@ -227,8 +234,23 @@ std::shared_ptr<OllamaClient> OllamaClient::create(asio::any_io_executor executo
 std::pair<AnalysisError, Retry> OllamaClient::statusError(int status, std::string_view body,
                                                           std::string_view what) const {
     using K = AnalysisError::Kind;
-    const std::string text = errorText(body);
+    const std::string& key = transport_->settings().apiKey;
+    // A proxy may quote the header it refused: the key never reaches a message.
+    const std::string text = redactSecrets(errorText(body), std::span(&key, 1));
     const std::string said = text.empty() ? std::string() : fmt::format(": {}", text);
+    if (status == 401 || status == 403) {
+        // Ollama itself wants no key; a proxy in front of it (llm.url with a
+        // path prefix, https) does. Asking again with the same key is no use.
+        return {makeError(K::HttpStatus,
+                          fmt::format("{}: {} refused the request (HTTP {}{}): {}", what, url_,
+                                      status, said,
+                                      transport_->settings().apiKeyFile.empty()
+                                          ? std::string("it wants an API key; set llm.api_key_file")
+                                          : fmt::format("check the key in llm.api_key_file \"{}\"",
+                                                        transport_->settings().apiKeyFile)),
+                          status),
+                Retry::No};
+    }
     if (status == 404) {
         return {makeError(K::HttpStatus,
                           fmt::format("{}: model '{}' is not available on {}: run `ollama "
@@ -246,6 +268,21 @@ std::pair<AnalysisError, Retry> OllamaClient::statusError(int status, std::strin
         return {e, isSingleImageError(e) ? Retry::No : Retry::Once};
     }
     return {e, Retry::No};
+}
+
+std::optional<std::string> OllamaClient::truncation(const ChatResult& result) const {
+    if (result.doneReason == "length") {
+        return fmt::format("the answer from {} was cut at llm.options.num_predict ({} tokens; "
+                           "done_reason \"length\"): not used",
+                           url_, model_.options.numPredict);
+    }
+    if (result.promptTokens >= model_.options.numCtx) {
+        return fmt::format("the prompt did not fit the context: {} reports {} prompt tokens, "
+                           "llm.options.num_ctx is {}, so the start of the prompt (the "
+                           "instructions, the first frames) was cut: not used",
+                           url_, result.promptTokens, model_.options.numCtx);
+    }
+    return std::nullopt;
 }
 
 asio::awaitable<ChatOutcome> OllamaClient::ask(std::shared_ptr<const std::string> body,
@@ -342,6 +379,11 @@ asio::awaitable<HealthReport> OllamaClient::checkHealth() {
             "cannot reach the model server at {} ({}): start it (`ollama serve`, or `systemctl "
             "start ollama`) or correct llm.url",
             url, version.error->message);
+        co_return report;
+    }
+    if (version.status == 401 || version.status == 403) {
+        report.serverReachable = true;
+        report.problem = statusError(version.status, version.body, "/api/version").first.message;
         co_return report;
     }
     if (version.status != 200) {
@@ -460,6 +502,42 @@ asio::awaitable<std::optional<AnalysisError>> OllamaClient::warmUp() {
                                                budget.count(), kWarmUpMinimum.count() / 1000));
     if (out.error) {
         co_return out.error;
+    }
+    // Loaded: is it wholly in GPU memory? A model partly on the CPU answers
+    // several times slower, which the operator should hear of once per load.
+    const auto psDeadline =
+        Clock::now() + std::max(transport_->settings().timeout, milliseconds(1000));
+    const std::shared_ptr<const std::string> noBody;
+    Plain ps = co_await plain(http::verb::get, "/api/ps", noBody, psDeadline);
+    placement_.reset();
+    boost::system::error_code ec;
+    json::value v = ps.error || ps.status != 200 ? json::value() : json::parse(ps.body, ec);
+    const json::value* models =
+        (!ec && v.is_object()) ? v.get_object().if_contains("models") : nullptr;
+    if (models != nullptr && models->is_array()) {
+        for (const json::value& m : models->get_array()) {
+            const json::object* o = m.if_object();
+            const json::value* name = o != nullptr ? o->if_contains("name") : nullptr;
+            if (name == nullptr || !name->is_string() ||
+                canonicalModel(name->get_string()) != canonicalModel(model_.name)) {
+                continue;
+            }
+            auto count = [&](std::string_view key) -> std::int64_t {
+                const json::value* n = o->if_contains(key);
+                boost::system::error_code nec;
+                const auto value =
+                    (n != nullptr && n->is_number()) ? n->to_number<std::int64_t>(nec) : 0;
+                return nec ? 0 : value;
+            };
+            placement_ = Placement{count("size"), count("size_vram")};
+        }
+    }
+    if (placement_ && !placement_->wholeInGpu()) {
+        log::warning("model '{}' on {} is not wholly in GPU memory: {} of {} MiB ({}%); the rest "
+                     "runs on the CPU and answers are slower (a smaller model or quantisation, "
+                     "a smaller llm.options.num_ctx, or llm.options.num_gpu)",
+                     model_.name, url_, placement_->sizeVram >> 20, placement_->size >> 20,
+                     placement_->size > 0 ? placement_->sizeVram * 100 / placement_->size : 0);
     }
     co_return std::nullopt;
 }

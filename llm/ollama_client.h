@@ -49,10 +49,24 @@ public:
     int maxInFlight() const override;
 
     const HttpTransportPtr& transport() const { return transport_; }
+    /// Why \a result was made from a truncated prompt or cut short, or
+    /// nullopt: `done_reason` "length" (llm.options.num_predict reached), or
+    /// `prompt_eval_count` at least llm.options.num_ctx (the prompt filled the
+    /// context: Ollama kept its tail, the head is lost).
+    std::optional<std::string> truncation(const ChatResult& result) const;
     /// An HTTP status as Ollama means it: the error in the answer's place and
     /// how it may be retried (404: model missing; 503: busy; 5xx: once).
     std::pair<AnalysisError, Retry> statusError(int status, std::string_view body,
                                                 std::string_view what) const;
+
+    /// Where the model sits after the last warm-up, from `/api/ps`: its size
+    /// and the part of it in GPU memory (both 0 when the server did not say).
+    struct Placement {
+        std::int64_t size = 0;
+        std::int64_t sizeVram = 0;
+        bool wholeInGpu() const { return sizeVram >= size; }
+    };
+    const std::optional<Placement>& placement() const { return placement_; }
 
     /// The warm-up may take this long at least (loading a model takes seconds
     /// to minutes): its deadline is max(llm.timeout, this).
@@ -79,6 +93,7 @@ private:
     std::string url_;
     boost::json::object optionsJson_;
     boost::json::value keepAlive_;
+    std::optional<Placement> placement_;
 };
 
 using OllamaClientPtr = std::shared_ptr<OllamaClient>;

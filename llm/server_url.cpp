@@ -2,10 +2,14 @@
 
 #include <charconv>
 #include <cstdint>
+#include <memory>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
+#include "base/input_file.h"
 #include "base/redact.h"
 
 namespace dmsd {
@@ -28,13 +32,9 @@ std::optional<ServerEndpoint> parseServerUrl(std::string_view url, std::string* 
         return fail(fmt::format("\"{}\" is not a valid URL ({})", shown, parsed.error().message()));
     }
     const boost::urls::url_view& u = *parsed;
-    if (u.scheme_id() == boost::urls::scheme::https) {
-        return fail(fmt::format("\"{}\": https is not supported yet; reach the model server over "
-                                "http:// (on loopback or a private network)",
-                                shown));
-    }
-    if (u.scheme_id() != boost::urls::scheme::http) {
-        return fail(fmt::format("\"{}\": scheme \"{}\" is not supported, use http", shown,
+    const bool tls = u.scheme_id() == boost::urls::scheme::https;
+    if (!tls && u.scheme_id() != boost::urls::scheme::http) {
+        return fail(fmt::format("\"{}\": scheme \"{}\" is not supported, use http or https", shown,
                                 std::string_view(u.scheme())));
     }
     if (!u.has_authority() || u.encoded_host().empty()) {
@@ -43,7 +43,7 @@ std::optional<ServerEndpoint> parseServerUrl(std::string_view url, std::string* 
     if (u.has_userinfo()) {
         return fail(fmt::format("\"{}\": user info is not supported", shown));
     }
-    std::string port = "80";
+    std::string port = tls ? "443" : "80";
     if (u.has_port()) {
         const std::string_view text = u.port();
         std::uint32_t number = 0;
@@ -55,10 +55,17 @@ std::optional<ServerEndpoint> parseServerUrl(std::string_view url, std::string* 
         }
         port = std::string(text);
     }
-    const std::string_view path = u.encoded_path();
-    if (!path.empty() && path != "/") {
-        return fail(fmt::format(
-            "\"{}\": a path (\"{}\") is not allowed; requests go to URL/api/chat", shown, path));
+    std::string_view path = u.encoded_path();
+    while (!path.empty() && path.back() == '/') {
+        path.remove_suffix(1);
+    }
+    if (!path.empty() && (path.front() != '/' || path.find("//") != std::string_view::npos ||
+                          path.find("/./") != std::string_view::npos ||
+                          path.find("/../") != std::string_view::npos || path.ends_with("/.") ||
+                          path.ends_with("/.."))) {
+        return fail(fmt::format("\"{}\": the path prefix \"{}\" must be plain segments "
+                                "(/some/prefix), no empty, . or .. segment",
+                                shown, path));
     }
     if (u.has_query() || u.has_fragment()) {
         return fail(fmt::format("\"{}\": a query or fragment is not allowed", shown));
@@ -67,6 +74,8 @@ std::optional<ServerEndpoint> parseServerUrl(std::string_view url, std::string* 
     endpoint.host = std::string(u.host_address());
     endpoint.port = std::move(port);
     endpoint.hostHeader = std::string(u.encoded_host_and_port());
+    endpoint.tls = tls;
+    endpoint.pathPrefix = std::string(path);
     return endpoint;
 }
 
@@ -76,6 +85,35 @@ std::optional<std::string> serverUrlProblem(std::string_view url) {
         return std::nullopt;
     }
     return problem;
+}
+
+std::optional<std::string> caFileProblem(std::string_view path) {
+    if (path.empty()) {
+        return std::nullopt;
+    }
+    if (path.front() != '/') {
+        return fmt::format("\"{}\" must be an absolute path", path);
+    }
+    if (auto problem = inputFileProblem(std::string(path), InputKind::RegularFile)) {
+        return fmt::format("\"{}\" {}", path, *problem);
+    }
+    // Loaded the way the transport loads it, so that a file check-config
+    // accepts is one the transport can use.
+    struct CtxFree {
+        void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+    };
+    const std::unique_ptr<SSL_CTX, CtxFree> ctx(SSL_CTX_new(TLS_client_method()));
+    if (!ctx) {
+        return "cannot make a TLS context to load it";
+    }
+    const std::string file(path);
+    if (SSL_CTX_load_verify_locations(ctx.get(), file.c_str(), nullptr) != 1) {
+        char reason[256] = {};
+        ERR_error_string_n(ERR_get_error(), reason, sizeof reason);
+        ERR_clear_error();
+        return fmt::format("\"{}\" holds no PEM certificate OpenSSL can load ({})", path, reason);
+    }
+    return std::nullopt;
 }
 
 } // namespace dmsd

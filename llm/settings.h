@@ -13,18 +13,42 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "base/duration.h"
 #include "base/keys.h"
 #include "llm/answers.h"
+#include "llm/api_key.h"
 #include "llm/server_url.h"
 
 namespace dmsd {
 
+/// Which API the model server speaks.
+enum class LlmApi { Ollama, OpenAi };
+inline constexpr std::array<std::pair<std::string_view, LlmApi>, 2> kLlmApiNames = {{
+    {"ollama", LlmApi::Ollama},
+    {"openai", LlmApi::OpenAi},
+}};
+
+/// "ollama", "openai".
+constexpr std::string_view llmApiName(LlmApi api) {
+    return choiceName(ChoiceNames<LlmApi>(kLlmApiNames), api);
+}
+
 /// The model server and the transport to it.
 struct ServerSettings {
     std::string url = "http://127.0.0.1:11434";
+    LlmApi api = LlmApi::Ollama;
+    /// `llm.api_key_file`: where the API key is (empty: none is sent).
+    std::string apiKeyFile;
+    /// The key itself, read from apiKeyFile whenever the configuration is
+    /// loaded (start, reload, check-config); never written anywhere. A new
+    /// key in the same file therefore restarts the transport on a reload.
+    std::string apiKey;
+    /// `llm.ca_file`: the CA certificates (PEM) an https server's certificate
+    /// must chain to; empty: the system's store.
+    std::string caFile;
     int maxInFlight = 4;         ///< requests open at once
     Millis timeout{20000};       ///< whole request, retries included
     Millis connectTimeout{2000}; ///< name resolution and TCP connect
@@ -47,6 +71,8 @@ struct ModelOptions {
     int numCtx = 2048;
     int numPredict = 256;
     std::optional<int> seed;
+    std::optional<int> numGpu;    ///< layers offloaded to the GPU; unset: the server decides
+    std::optional<int> numThread; ///< CPU threads; unset: the server decides
 
     friend bool operator==(const ModelOptions&, const ModelOptions&) = default;
 
@@ -59,6 +85,8 @@ struct ModelOptions {
         k.integer("num_predict", s.numPredict, 1, 16384);
         k.optionalInteger("seed", s.seed, std::numeric_limits<int>::min(),
                           std::numeric_limits<int>::max());
+        k.optionalInteger("num_gpu", s.numGpu, 0, 1024);
+        k.optionalInteger("num_thread", s.numThread, 1, 1024);
     }
 };
 
@@ -118,7 +146,14 @@ struct LlmSettings {
     template <class Self, class Keys>
     static void describe(Self& s, Keys& k) {
         using namespace std::chrono_literals;
-        k.text("url", s.server.url, "http://HOST[:PORT]", serverUrlProblem);
+        k.text("url", s.server.url, "http[s]://HOST[:PORT][/PATH]", serverUrlProblem);
+        k.choice("api", s.server.api, ChoiceNames<LlmApi>(kLlmApiNames));
+        k.text("api_key_file", s.server.apiKeyFile,
+               "an absolute path to a file readable by its owner only; empty: no key", nullptr,
+               true);
+        k.text("ca_file", s.server.caFile,
+               "an absolute path to PEM CA certificates; empty: the system's store", caFileProblem,
+               true);
         k.text("model", s.model.name, "a model name the server knows, e.g. llava:7b");
         k.choice("mode", s.scheduler.mode, ChoiceNames<LlmMode>(kLlmModeNames));
         k.integer("max_in_flight", s.server.maxInFlight, 1, 64);
@@ -133,6 +168,27 @@ struct LlmSettings {
                   std::size_t{64} << 20);
         k.integer("min_response_rate", s.server.minResponseRate, std::size_t{0},
                   std::size_t{1} << 30);
+        // The key file is read here, whenever a configuration is loaded: so
+        // check-config, the start and every reload read (and judge) the same
+        // file, and a reload with a bad key file is rejected like any bad value.
+        if constexpr (!std::is_const_v<Self>) {
+            k.crossCheck(
+                {"api_key_file"},
+                [&s]() -> std::optional<std::string> {
+                    s.server.apiKey.clear();
+                    if (s.server.apiKeyFile.empty()) {
+                        return std::nullopt;
+                    }
+                    std::string problem;
+                    if (auto key = readApiKeyFile(s.server.apiKeyFile, problem)) {
+                        s.server.apiKey = std::move(*key);
+                        return std::nullopt;
+                    }
+                    return problem;
+                },
+                "a file of one line (the key), owned by the service and not readable by group "
+                "or others (chmod 600)");
+        }
     }
 };
 

@@ -188,7 +188,7 @@ TEST_CASE("unknown keys name the file, position and path, with a near miss", "[c
           "capture, sampling, encode, llm, analyses, alerts, notify, log, metrics, vision)");
     CHECK(onlyError("llm:\n  options:\n    num_ctxt: 1\n") ==
           "main.yaml:3:5: llm.options.num_ctxt: unknown key; did you mean 'num_ctx'? (accepted: "
-          "temperature, top_k, top_p, num_ctx, num_predict, seed)");
+          "temperature, top_k, top_p, num_ctx, num_predict, seed, num_gpu, num_thread)");
     CHECK(onlyError("alerts:\n  drowsyness: {}\n")
               .starts_with(
                   "main.yaml:2:3: alerts.drowsyness: unknown key; did you mean 'drowsiness'?"));
@@ -301,18 +301,69 @@ TEST_CASE("durations in the configuration", "[config][duration][errors]") {
           "main.yaml:2:12: llm.timeout: 2h is out of range (accepted: 100ms..1h)");
 }
 
+TEST_CASE("llm.api_key_file is read with the configuration and judged and never shown",
+          "[config][llm]") {
+    test::TempDir dir;
+    const std::string path = (dir.path() / "model.key").string();
+    std::ofstream(path) << "sk-live-abc123\n";
+    ::chmod(path.c_str(), 0600);
+    const std::string text = fmt::format("llm:\n  api: openai\n  api_key_file: {}\n", path);
+    const Config config = valid(text);
+    CHECK(config.llm.server.api == LlmApi::OpenAi);
+    CHECK(config.llm.server.apiKey == "sk-live-abc123");
+    CHECK(config.llm.server.apiKeyFile == path);
+    CHECK(effectiveConfigJson(config).find("sk-live") == std::string::npos);
+    CHECK(effectiveConfigJson(config).find(path) != std::string::npos);
+
+    // A key others can read is refused where the key is set, naming key and path.
+    ::chmod(path.c_str(), 0640);
+    CHECK(onlyError(text) ==
+          fmt::format("main.yaml:3:17: llm.api_key_file: llm.api_key_file \"{}\" is accessible "
+                      "by group or others (mode 0640); the API key must be readable by its owner "
+                      "only: chmod 600 (accepted: a file of one line (the key), owned by the "
+                      "service and not readable by group or others (chmod 600))",
+                      path));
+    ::chmod(path.c_str(), 0600);
+    std::ofstream(path) << std::string(5000, 'k');
+    CHECK_THAT(onlyError(text), Catch::Contains("is larger than 4096 bytes"));
+    std::ofstream(path) << "sk\x01key\n";
+    CHECK_THAT(onlyError(text), Catch::Contains("is not printable ASCII (0x01)"));
+    std::ofstream(path) << "\n";
+    CHECK_THAT(onlyError(text), Catch::Contains("is empty"));
+    const std::string fifo = (dir.path() / "fifo").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK_THAT(onlyError(fmt::format("llm:\n  api_key_file: {}\n", fifo)), Catch::Contains("FIFO"));
+    CHECK_THAT(onlyError("llm:\n  api_key_file: key.txt\n"),
+               Catch::Contains("is not an absolute path"));
+    CHECK_THAT(onlyError("llm:\n  api_key_file: /nonexistent/key\n"),
+               Catch::Contains("llm.api_key_file \"/nonexistent/key\""));
+    // A file that changed between two loads gives the new key: a reload reads it again.
+    std::ofstream(path) << "sk-rotated\n";
+    CHECK(valid(text).llm.server.apiKey == "sk-rotated");
+}
+
+TEST_CASE("llm.ca_file must hold PEM certificates OpenSSL can load", "[config][llm]") {
+    test::TempDir dir;
+    const std::string path = (dir.path() / "ca.pem").string();
+    std::ofstream(path) << "not a certificate\n";
+    CHECK_THAT(onlyError(fmt::format("llm:\n  ca_file: {}\n", path)),
+               Catch::Contains("holds no PEM certificate OpenSSL can load"));
+    CHECK_THAT(onlyError("llm:\n  ca_file: /nonexistent/ca.pem\n"),
+               Catch::Contains("llm.ca_file: \"/nonexistent/ca.pem\""));
+    CHECK(valid("llm:\n  ca_file: \"\"\n").llm.server.caFile.empty());
+}
+
 TEST_CASE("URLs, sources and CAN ids in the configuration", "[config][errors]") {
     // check-config runs the client's own URL parser: what it accepts, the client uses.
-    CHECK(onlyError("llm:\n  url: \"https://127.0.0.1:11434\"\n") ==
-          "main.yaml:2:8: llm.url: \"https://127.0.0.1:11434\": https is not supported yet; "
-          "reach the model server over http:// (on loopback or a private network) (accepted: "
-          "http://HOST[:PORT])");
+    CHECK(valid("llm:\n  url: \"https://127.0.0.1:11434/v1/proxy\"\n").llm.server.url ==
+          "https://127.0.0.1:11434/v1/proxy");
     CHECK(onlyError("llm:\n  url: \"localhost:11434\"\n") ==
           "main.yaml:2:8: llm.url: \"localhost:11434\" has no scheme; write it as "
-          "http://localhost:11434 (accepted: http://HOST[:PORT])");
-    CHECK(onlyError("llm:\n  url: http://h/v1\n") ==
-          "main.yaml:2:8: llm.url: \"http://h/v1\": a path (\"/v1\") is not allowed; requests "
-          "go to URL/api/chat (accepted: http://HOST[:PORT])");
+          "http://localhost:11434 (accepted: http[s]://HOST[:PORT][/PATH])");
+    CHECK(onlyError("llm:\n  url: http://h/a/../v1\n") ==
+          "main.yaml:2:8: llm.url: \"http://h/a/../v1\": the path prefix \"/a/../v1\" must be "
+          "plain segments (/some/prefix), no empty, . or .. segment (accepted: "
+          "http[s]://HOST[:PORT][/PATH])");
     CHECK(onlyError("capture:\n  source: rtsp://cam/1\n") ==
           "main.yaml:2:11: capture.source: unknown source scheme \"rtsp\" (accepted: "
           "v4l2:DEVICE, file:PATH, test:PATTERN, pipeline:GST-LAUNCH-DESCRIPTION)");

@@ -50,7 +50,7 @@ TEST_CASE("GetStatus has exactly the contract's keys, in order", "[status]") {
               "frames_captured", "frames_dropped", "sequences_analysed", "sequences_skipped_static",
               "sequences_superseded", "requests", "request_errors", "cache_hits", "cache_misses",
               "camera_restarts", "frames_encoded", "reloads_applied", "reloads_rejected",
-              "rollbacks", "protocol_errors", "stalled_responses"});
+              "rollbacks", "protocol_errors", "stalled_responses", "truncated_answers"});
     CHECK(keys(all.at("latency_ms").as_object()) ==
           std::vector<std::string>{"sequence_p50", "sequence_p95", "request_p50", "request_p95"});
     CHECK(keys(all.at("alert_path_us").as_object()) ==

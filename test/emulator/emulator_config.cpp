@@ -99,6 +99,8 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
     EmulatorConfig config;
     std::vector<std::string> models;
     std::vector<std::string> faults;
+    std::vector<std::string> tokensPerImage;
+    std::string overflow;
     std::optional<std::uint64_t> seed;
     int port = 0;
     po::options_description options(
@@ -126,9 +128,16 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
         ("keep-alive", po::value(&config.keepAlive)->default_value(config.keepAlive), "default keep_alive (OLLAMA_KEEP_ALIVE)")
         ("preloaded", po::bool_switch(&config.preloaded), "models start loaded")
         ("oversize-bytes", po::value(&config.oversizeBytes)->default_value(config.oversizeBytes), "body size of the oversize fault")
-        ("tokens-per-image", po::value(&config.tokensPerImage)->default_value(config.tokensPerImage), "prompt_eval_count per image")
+        ("tokens-per-image", po::value(&tokensPerImage), "N or NAME=N, repeatable: prompt tokens per image (default 256)")
         ("num-ctx", po::value(&config.numCtx)->default_value(config.numCtx), "default num_ctx")
-        ("chunk-chars", po::value(&config.chunkChars)->default_value(config.chunkChars), "characters per streamed piece");
+        ("chunk-chars", po::value(&config.chunkChars)->default_value(config.chunkChars), "characters per streamed piece")
+        ("api-key", po::value(&config.apiKey), "require Authorization: Bearer KEY (else 401)")
+        ("path-prefix", po::value(&config.pathPrefix), "serve under /PREFIX (as behind a reverse proxy)")
+        ("context", po::value(&config.context)->default_value(0), "context of the OpenAI routes in tokens, 0 = unlimited")
+        ("overflow", po::value(&overflow), "truncate|error: a prompt beyond the context (default: Ollama truncate, OpenAI error)")
+        ("tls-cert", po::value(&config.tlsCert), "PEM certificate chain: serve https (with --tls-key)")
+        ("tls-key", po::value(&config.tlsKey), "PEM private key of --tls-cert")
+        ("vram-bytes", po::value(&config.vramBytes)->default_value(0), "GPU memory for /api/ps size_vram, 0 = unlimited");
     // clang-format on
     try {
         po::variables_map vm;
@@ -175,6 +184,24 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
                         "--jitter-ms) must not be negative");
         }
     }
+    if (config.context < 0) {
+        return fail("--context must not be negative (0 = unlimited)");
+    }
+    if (!overflow.empty()) {
+        if (overflow != "truncate" && overflow != "error") {
+            return fail("--overflow \"" + overflow + "\": expected truncate or error");
+        }
+        config.overflowTruncates = overflow == "truncate";
+    }
+    if (config.tlsCert.empty() != config.tlsKey.empty()) {
+        return fail("--tls-cert and --tls-key go together");
+    }
+    while (!config.pathPrefix.empty() && config.pathPrefix.back() == '/') {
+        config.pathPrefix.pop_back();
+    }
+    if (!config.pathPrefix.empty() && config.pathPrefix.front() != '/') {
+        config.pathPrefix.insert(0, "/");
+    }
     if (models.empty()) {
         models.emplace_back("llava:7b-v1.6-mistral-q2_K=completion,vision");
     }
@@ -184,6 +211,36 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
         }
     } catch (const std::exception& e) {
         return fail(e.what());
+    }
+    for (const auto& t : tokensPerImage) {
+        const auto eq = t.rfind('=');
+        int value = 0;
+        try {
+            std::size_t used = 0;
+            const std::string number = eq == std::string::npos ? t : t.substr(eq + 1);
+            value = std::stoi(number, &used);
+            if (used != number.size() || value < 1) {
+                throw std::invalid_argument("bad");
+            }
+        } catch (const std::exception&) {
+            return fail("--tokens-per-image \"" + t + "\": expected N or NAME=N, N >= 1");
+        }
+        if (eq == std::string::npos) {
+            config.tokensPerImage = value;
+            continue;
+        }
+        ModelSpec named;
+        try {
+            named = parseModelSpec(t.substr(0, eq));
+        } catch (const std::exception& e) {
+            return fail(e.what());
+        }
+        auto it = std::find_if(config.models.begin(), config.models.end(),
+                               [&](const ModelSpec& m) { return m.name == named.name; });
+        if (it == config.models.end()) {
+            return fail("--tokens-per-image \"" + t + "\": no --model " + named.name);
+        }
+        it->tokensPerImage = value;
     }
     for (const auto& f : faults) {
         auto eq = f.find('=');

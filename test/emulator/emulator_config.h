@@ -39,6 +39,7 @@ std::optional<Fault> faultFromName(std::string_view name);
 struct ModelSpec {
     std::string name; ///< with tag, e.g. "llava:7b-v1.6-mistral-q2_K" or "foo:latest"
     std::vector<std::string> capabilities;
+    std::optional<int> tokensPerImage; ///< `--tokens-per-image NAME=N`; unset: the default
     bool has(std::string_view capability) const;
 };
 
@@ -68,10 +69,20 @@ struct EmulatorConfig {
     std::string keepAlive = "5m";        ///< OLLAMA_KEEP_ALIVE
     bool preloaded = false;              ///< models start loaded (no first cold load)
     std::size_t oversizeBytes = 8 << 20; ///< size of the `oversize` fault's body
-    int tokensPerImage = 256;            ///< prompt_eval_count per image
+    int tokensPerImage = 256;            ///< prompt tokens per image (models without their own)
     int numCtx = 4096;                   ///< default num_ctx (OLLAMA_CONTEXT_LENGTH)
     int contextLength = 32768;           ///< model_info "<arch>.context_length"
     std::size_t chunkChars = 3;          ///< characters per streamed piece ("token")
+    // Servers as they really are (docs/emulator.md):
+    std::string apiKey;     ///< required as `Authorization: Bearer KEY`; empty: none
+    std::string pathPrefix; ///< served under this path ("/some/prefix"); empty: at the root
+    int context = 0;        ///< the OpenAI routes' fixed context (tokens); 0: unlimited
+    /// What a prompt longer than the context does: truncate (keep its tail,
+    /// report the tokens kept) or fail. Unset: Ollama truncates, OpenAI fails.
+    std::optional<bool> overflowTruncates;
+    std::string tlsCert;        ///< PEM certificate chain: serve https
+    std::string tlsKey;         ///< PEM private key of tlsCert
+    std::int64_t vramBytes = 0; ///< GPU memory: /api/ps size_vram at most this; 0: unlimited
 
     double faultRate(Fault fault) const;
     void setFaultRate(Fault fault, double rate);

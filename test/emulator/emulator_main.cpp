@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
             script = AnswerScript::fromFile(cl.config->scriptPath);
         }
         const std::string host = cl.config->host;
+        const char* scheme = cl.config->tlsCert.empty() ? "http" : "https";
         boost::asio::io_context io;
         EmulatorServer server(io, std::move(*cl.config), std::move(script));
         const std::uint16_t port = server.listen();
@@ -49,8 +50,8 @@ int main(int argc, char** argv) {
         });
 
         const bool v6 = host.find(':') != std::string::npos;
-        std::cout << "listening on http://" << (v6 ? "[" + host + "]" : host) << ':' << port
-                  << std::endl;
+        std::cout << "listening on " << scheme << "://" << (v6 ? "[" + host + "]" : host) << ':'
+                  << port << std::endl;
         io.run();
         return 0;
     } catch (const std::exception& e) {

@@ -15,6 +15,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -373,6 +374,10 @@ struct ChatRequest {
     std::optional<std::chrono::nanoseconds> keepAlive; ///< nanoseconds::max() = forever
     bool think = false;
     bool hasTools = false;
+    // The OpenAI route's options and schema, in Ollama's terms (options and
+    // format point here; the request is never copied).
+    json::object ownedOptions;
+    json::value ownedFormat;
 };
 
 std::string cannotUnmarshal(const json::value& v, std::string_view goField,
@@ -490,6 +495,131 @@ std::string decodeChat(const json::object& o, ChatRequest& cr) {
     return {};
 }
 
+/// Decodes an OpenAI `/v1/chat/completions` body into the same ChatRequest:
+/// content parts (text, image_url data URLs), response_format (json_schema
+/// or json_object), max_tokens/temperature/top_p/seed as Ollama options.
+/// Returns the error text (answered 400 as OpenAI-compatible servers do).
+std::string decodeOpenAiChat(const json::object& o, ChatRequest& cr) {
+    cr.stream = false;
+    if (const auto* v = o.if_contains("model"); v && !v->is_null()) {
+        if (!v->is_string()) {
+            return "'model' must be a string";
+        }
+        cr.model = std::string(v->get_string());
+    }
+    if (const auto* v = o.if_contains("stream"); v && !v->is_null()) {
+        if (!v->is_bool()) {
+            return "'stream' must be a boolean";
+        }
+        if (v->get_bool()) {
+            return "streaming is not emulated on /v1/chat/completions";
+        }
+    }
+    if (const auto* v = o.if_contains("response_format"); v && !v->is_null()) {
+        const json::object* rf = v->if_object();
+        const json::value* type = rf != nullptr ? rf->if_contains("type") : nullptr;
+        if (type == nullptr || !type->is_string()) {
+            return "'response_format.type' is required";
+        }
+        if (type->get_string() == "json_schema") {
+            const json::value* js = rf->if_contains("json_schema");
+            const json::value* schema = (js != nullptr && js->is_object())
+                                            ? js->get_object().if_contains("schema")
+                                            : nullptr;
+            if (schema == nullptr || !schema->is_object()) {
+                return "'response_format.json_schema.schema' must be an object";
+            }
+            cr.ownedFormat = *schema;
+            cr.format = &cr.ownedFormat;
+        } else if (type->get_string() == "json_object") {
+            cr.ownedFormat = "json";
+            cr.format = &cr.ownedFormat;
+        } else if (type->get_string() != "text") {
+            return "'response_format.type' must be one of text, json_object, json_schema";
+        }
+    }
+    for (auto [from, to] :
+         {std::pair<std::string_view, std::string_view>{"max_tokens", "num_predict"},
+          {"max_completion_tokens", "num_predict"},
+          {"temperature", "temperature"},
+          {"top_p", "top_p"},
+          {"seed", "seed"}}) {
+        if (const auto* v = o.if_contains(from); v && !v->is_null()) {
+            if (!v->is_number()) {
+                return "'" + std::string(from) + "' must be a number";
+            }
+            cr.ownedOptions[to] = *v;
+        }
+    }
+    cr.options = &cr.ownedOptions;
+    const auto* messages = o.if_contains("messages");
+    if (messages == nullptr || !messages->is_array() || messages->get_array().empty()) {
+        return "'messages' must be a non-empty array";
+    }
+    for (const auto& m : messages->get_array()) {
+        if (!m.is_object()) {
+            return "each message must be an object";
+        }
+        ChatMessage msg;
+        const auto& mo = m.get_object();
+        if (const auto* r = mo.if_contains("role"); r && r->is_string()) {
+            msg.role = lower(r->get_string());
+        } else {
+            return "each message needs a 'role'";
+        }
+        const auto* c = mo.if_contains("content");
+        if (c != nullptr && c->is_string()) {
+            msg.content = std::string(c->get_string());
+        } else if (c != nullptr && c->is_array()) {
+            for (const auto& part : c->get_array()) {
+                const json::object* po = part.if_object();
+                const json::value* type = po != nullptr ? po->if_contains("type") : nullptr;
+                if (type == nullptr || !type->is_string()) {
+                    return "each content part needs a 'type'";
+                }
+                if (type->get_string() == "text") {
+                    const json::value* t = po->if_contains("text");
+                    if (t == nullptr || !t->is_string()) {
+                        return "a text part needs 'text'";
+                    }
+                    if (!msg.content.empty()) {
+                        msg.content += '\n';
+                    }
+                    msg.content += std::string(t->get_string());
+                } else if (type->get_string() == "image_url") {
+                    const json::value* iu = po->if_contains("image_url");
+                    const json::value* url = iu == nullptr     ? nullptr
+                                             : iu->is_string() ? iu
+                                             : iu->is_object() ? iu->get_object().if_contains("url")
+                                                               : nullptr;
+                    if (url == nullptr || !url->is_string()) {
+                        return "an image_url part needs 'image_url.url'";
+                    }
+                    const std::string_view text = url->get_string();
+                    const auto comma = text.find(',');
+                    if (!text.starts_with("data:") || comma == std::string_view::npos ||
+                        text.substr(0, comma).find(";base64") == std::string_view::npos) {
+                        return "only data:...;base64, image URLs are accepted (no downloads)";
+                    }
+                    std::string bytes;
+                    auto r = decodeBase64Std(text.substr(comma + 1), bytes);
+                    if (!r.ok) {
+                        return "invalid base64 image data at byte " + std::to_string(r.errorByte);
+                    }
+                    msg.images.push_back(std::move(bytes));
+                } else {
+                    return "unsupported content part type '" + std::string(type->get_string()) +
+                           "'";
+                }
+            }
+        } else if (c != nullptr && !c->is_null()) {
+            return "'content' must be a string or an array of parts";
+        }
+        cr.messages.push_back(std::move(msg));
+    }
+    return {};
+}
+
 enum class OptionType { Int, Float, Bool, Strings };
 
 /// Validates option value types like api.Options.FromMap; returns the error text.
@@ -579,8 +709,12 @@ struct RequestRecord {
     double tEnd = 0;
     int status = 0;
     std::string error;
-    // /api/chat only
+    // /api/chat and /v1/chat/completions only
     bool chat = false;
+    bool openai = false;           ///< asked on /v1/chat/completions
+    std::int64_t promptTokens = 0; ///< reported (after truncation)
+    bool truncated = false;        ///< the prompt did not fit the context: its head was cut
+    int imagesDropped = 0;         ///< images cut with it
     std::string analysis;
     std::string model;
     bool stream = true;
@@ -608,7 +742,19 @@ class EmulatorServer::Impl {
 public:
     Impl(asio::io_context& io, EmulatorConfig config, AnswerScript script)
         : io_(io), cfg_(std::move(config)), script_(std::move(script)), acceptor_(io),
-          rng_(cfg_.seed), start_(Clock::now()) {
+          tlsAcceptor_(io), rng_(cfg_.seed), start_(Clock::now()) {
+        if (!cfg_.tlsCert.empty()) {
+            tls_.emplace(asio::ssl::context::tls_server);
+            error_code ec;
+            tls_->use_certificate_chain_file(cfg_.tlsCert, ec);
+            if (ec) {
+                throw std::runtime_error("--tls-cert " + cfg_.tlsCert + ": " + ec.message());
+            }
+            tls_->use_private_key_file(cfg_.tlsKey, asio::ssl::context::pem, ec);
+            if (ec) {
+                throw std::runtime_error("--tls-key " + cfg_.tlsKey + ": " + ec.message());
+            }
+        }
         if (!cfg_.logPath.empty()) {
             log_.open(cfg_.logPath, std::ios::out | std::ios::trunc);
             if (!log_) {
@@ -646,23 +792,38 @@ public:
             throw std::runtime_error("--host " + cfg_.host + ": not an IP address");
         }
         hostCheck_ = address.is_loopback();
-        tcp::endpoint endpoint(address, cfg_.port);
-        acceptor_.open(endpoint.protocol(), ec);
-        if (!ec) {
-            acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-            acceptor_.bind(endpoint, ec);
+        if (tls_) {
+            // https: TLS is terminated in front of the plain server, which
+            // listens on a loopback port of its own (as behind a TLS proxy).
+            bindOn(tlsAcceptor_, tcp::endpoint(address, cfg_.port));
+            bindOn(acceptor_, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+            innerPort_ = acceptor_.local_endpoint().port();
+            return tlsAcceptor_.local_endpoint().port();
         }
-        if (!ec) {
-            acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-        }
-        if (ec) {
-            throw std::runtime_error("cannot listen on " + cfg_.host + ":" +
-                                     std::to_string(cfg_.port) + ": " + ec.message());
-        }
+        bindOn(acceptor_, tcp::endpoint(address, cfg_.port));
         return acceptor_.local_endpoint().port();
     }
 
+    void bindOn(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
+        error_code ec;
+        acceptor.open(endpoint.protocol(), ec);
+        if (!ec) {
+            acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+            acceptor.bind(endpoint, ec);
+        }
+        if (!ec) {
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        }
+        if (ec) {
+            throw std::runtime_error("cannot listen on " + endpoint.address().to_string() + ":" +
+                                     std::to_string(endpoint.port()) + ": " + ec.message());
+        }
+    }
+
     void start() {
+        if (tls_) {
+            asio::co_spawn(io_, tlsAcceptLoop(), asio::detached);
+        }
         asio::co_spawn(io_, acceptLoop(), [](std::exception_ptr e) {
             if (e) {
                 try {
@@ -678,6 +839,7 @@ public:
         stopping_ = true;
         error_code ec;
         acceptor_.close(ec);
+        tlsAcceptor_.close(ec);
         for (auto* s : sockets_) {
             s->shutdown(tcp::socket::shutdown_both, ec);
             s->close(ec);
@@ -733,6 +895,78 @@ private:
                     }
                 }
             });
+        }
+    }
+
+    awaitable<void> tlsAcceptLoop() {
+        for (;;) {
+            error_code ec;
+            tcp::socket sock =
+                co_await tlsAcceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
+            if (ec) {
+                if (stopping_ || ec == asio::error::operation_aborted) {
+                    co_return;
+                }
+                continue;
+            }
+            sock.set_option(tcp::no_delay(true), ec);
+            asio::co_spawn(io_, tlsSession(std::move(sock)), asio::detached);
+        }
+    }
+
+    /// One https connection: the handshake, then its bytes both ways to the
+    /// plain server until either side closes (which closes the other: a
+    /// client going away still cancels its request).
+    awaitable<void> tlsSession(tcp::socket sock) {
+        using namespace asio::experimental::awaitable_operators;
+        asio::ssl::stream<tcp::socket> outer(std::move(sock), *tls_);
+        tcp::socket inner(io_);
+        sockets_.insert(&outer.next_layer());
+        sockets_.insert(&inner);
+        struct Erase {
+            std::set<tcp::socket*>& set;
+            tcp::socket* a;
+            tcp::socket* b;
+            ~Erase() {
+                set.erase(a);
+                set.erase(b);
+            }
+        } erase{sockets_, &outer.next_layer(), &inner};
+        error_code ec;
+        co_await outer.async_handshake(asio::ssl::stream_base::server,
+                                       asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+            ++tlsHandshakeFailures_;
+            co_return;
+        }
+        co_await inner.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), innerPort_),
+                                     asio::redirect_error(use_awaitable, ec));
+        if (!ec) {
+            co_await (pipe(outer, inner) || pipe(inner, outer));
+        }
+        error_code ignored;
+        inner.close(ignored);
+        outer.next_layer().close(ignored);
+    }
+
+    template <class From, class To>
+    awaitable<void> pipe(From& from, To& to) {
+        std::array<char, 16384> data{};
+        for (;;) {
+            error_code ec;
+            const std::size_t n = co_await from.async_read_some(
+                asio::buffer(data), asio::redirect_error(use_awaitable, ec));
+            if (n > 0) {
+                error_code wec;
+                co_await asio::async_write(to, asio::buffer(data.data(), n),
+                                           asio::redirect_error(use_awaitable, wec));
+                if (wec) {
+                    co_return;
+                }
+            }
+            if (ec) {
+                co_return;
+            }
         }
     }
 
@@ -819,8 +1053,28 @@ private:
     awaitable<void> respondError(tcp::socket& sock, const Request& req, RequestRecord& rec,
                                  int status, std::string message) {
         rec.error = message;
+        if (rec.openai || rec.path.rfind("/v1/", 0) == 0) {
+            co_await respondJson(sock, req, rec, static_cast<http::status>(status),
+                                 openAiError(status, message));
+            co_return;
+        }
         co_await respondJson(sock, req, rec, static_cast<http::status>(status),
                              singleField("error", json::string(message)));
+    }
+
+    /// `{"error":{"message","type","code"}}` as OpenAI-compatible servers send it.
+    static json::object openAiError(int status, const std::string& message) {
+        const char* type = status == 401   ? "authentication_error"
+                           : status == 404 ? "not_found_error"
+                           : status < 500  ? "invalid_request_error"
+                                           : "server_error";
+        json::object error;
+        error["message"] = message;
+        error["type"] = type;
+        error["code"] = status;
+        json::object o;
+        o["error"] = std::move(error);
+        return o;
     }
 
     /// NDJSON over chunked transfer encoding; the header goes out with the first line.
@@ -912,13 +1166,23 @@ private:
         std::string_view target = req.target();
         rec.path = std::string(target.substr(0, target.find('?')));
         rec.internal = rec.path.rfind("/_emulator/", 0) == 0;
+        bool outsidePrefix = false;
+        if (!cfg_.pathPrefix.empty() && !rec.internal) {
+            // Behind a reverse proxy: only PREFIX/... reaches the server.
+            if (rec.path.rfind(cfg_.pathPrefix + "/", 0) == 0) {
+                rec.path.erase(0, cfg_.pathPrefix.size());
+            } else {
+                outsidePrefix = true;
+            }
+        }
         if (!rec.internal) {
             rec.id = ++nextId_;
             ++httpRequests_;
         }
         bool keep = req.keep_alive();
         try {
-            keep = co_await route(sock, buffer, req, rec);
+            keep = outsidePrefix ? co_await notFound(sock, req, rec)
+                                 : co_await route(sock, buffer, req, rec);
         } catch (const std::exception& e) {
             // A failed write: the client went away while we answered.
             if (rec.chat && !rec.closedByServer && !rec.cancelled) {
@@ -935,11 +1199,34 @@ private:
         co_return keep;
     }
 
+    awaitable<bool> notFound(tcp::socket& sock, const Request& req, RequestRecord& rec) {
+        co_await respond(sock, req, rec, http::status::not_found, kTextType, "404 page not found");
+        co_return req.keep_alive();
+    }
+
+    /// `Authorization: Bearer KEY` as --api-key requires (a proxy in front of
+    /// Ollama, or an OpenAI-compatible server started with a key).
+    bool authorized(const Request& req) const {
+        if (cfg_.apiKey.empty() || req.method() == http::verb::options) {
+            return true;
+        }
+        const std::string_view header = req[http::field::authorization];
+        return header.size() > 7 && iequals(header.substr(0, 7), "bearer ") &&
+               header.substr(7) == cfg_.apiKey;
+    }
+
     awaitable<bool> route(tcp::socket& sock, beast::flat_buffer& buffer, Request& req,
                           RequestRecord& rec) {
         const bool keep = req.keep_alive();
         if (hostCheck_ && !hostAllowed(req[http::field::host])) {
             co_await respond(sock, req, rec, http::status::forbidden, {}, {});
+            co_return keep;
+        }
+        if (!rec.internal && !authorized(req)) {
+            ++unauthorized_;
+            co_await respondError(sock, req, rec, 401,
+                                  rec.path.rfind("/v1/", 0) == 0 ? "Invalid API Key"
+                                                                 : "unauthorized");
             co_return keep;
         }
         const auto method = req.method();
@@ -986,6 +1273,17 @@ private:
             if (!post) {
                 co_return co_await notAllowed();
             }
+            co_return co_await chatEntry(sock, buffer, req, rec);
+        } else if (path == "/v1/models") {
+            if (!get) {
+                co_return co_await notAllowed();
+            }
+            co_await respondJson(sock, req, rec, http::status::ok, openAiModels());
+        } else if (path == "/v1/chat/completions") {
+            if (!post) {
+                co_return co_await notAllowed();
+            }
+            rec.openai = true;
             co_return co_await chatEntry(sock, buffer, req, rec);
         } else if (path == "/_emulator/stats") {
             if (!get) {
@@ -1081,6 +1379,28 @@ private:
         return json::object{{"models", std::move(list)}};
     }
 
+    /// `GET /v1/models`: `{"object":"list","data":[{"id","object","created","owned_by"}]}`.
+    json::object openAiModels() const {
+        json::array list;
+        for (const auto& m : models_) {
+            list.push_back(json::object{{"id", m->spec.name},
+                                        {"object", "model"},
+                                        {"created", 1700000000},
+                                        {"owned_by", "library"}});
+        }
+        return json::object{{"object", "list"}, {"data", std::move(list)}};
+    }
+
+    /// The part of a loaded model in GPU memory: none with num_gpu 0, else
+    /// what --vram-bytes leaves room for (all of it when unset).
+    std::int64_t sizeVram(const ModelState& m) const {
+        if (m.runnerKey.find(";num_gpu=0;") != std::string::npos) {
+            return 0;
+        }
+        const std::int64_t size = modelSize(m);
+        return cfg_.vramBytes > 0 ? std::min<std::int64_t>(size, cfg_.vramBytes) : size;
+    }
+
     bool loadedNow(ModelState& m) {
         if (m.loaded && m.refCount == 0 && m.expiresAt && Clock::now() >= *m.expiresAt) {
             m.loaded = false; // keep_alive expired
@@ -1116,7 +1436,7 @@ private:
                                         {"digest", fakeDigest(m->spec.name)},
                                         {"details", details(*m)},
                                         {"expires_at", expires},
-                                        {"size_vram", modelSize(*m)},
+                                        {"size_vram", sizeVram(*m)},
                                         {"context_length", numCtxOf(*m, nullptr)}});
         }
         return json::object{{"models", std::move(list)}};
@@ -1373,7 +1693,8 @@ private:
             co_return keep;
         }
         ChatRequest cr;
-        if (auto error = decodeChat(*body, cr); !error.empty()) {
+        if (auto error = rec.openai ? decodeOpenAiChat(*body, cr) : decodeChat(*body, cr);
+            !error.empty()) {
             co_await respondError(sock, req, rec, 400, error);
             co_return keep;
         }
@@ -1415,6 +1736,7 @@ private:
         std::size_t undecodable = 0;
         double sumR = 0, sumG = 0, sumB = 0;
         std::uint64_t pixels = 0;
+        std::vector<std::optional<ColourSum>> colours; // per image, in order
         for (const auto& msg : cr.messages) {
             std::string& text = msg.role == "system" ? system : user;
             if (msg.role == "system" || msg.role == "user") {
@@ -1427,7 +1749,8 @@ private:
             for (const auto& image : msg.images) {
                 ++rec.images;
                 rec.imageBytes.push_back(image.size());
-                if (auto sum = probe_.colourSum(image)) {
+                colours.push_back(probe_.colourSum(image));
+                if (const auto& sum = colours.back()) {
                     sumR += sum->r;
                     sumG += sum->g;
                     sumB += sum->b;
@@ -1451,6 +1774,47 @@ private:
             ++byAnalysis_[rec.analysis];
         }
 
+        // What the prompt costs, and what a context too small for it does:
+        // truncation keeps the tail (the user's text and the last images) and
+        // reports the tokens kept; or the request fails.
+        const int perImage = m->spec.tokensPerImage.value_or(cfg_.tokensPerImage);
+        const auto textTokens = static_cast<std::int64_t>((system.size() + user.size() + 3) / 4);
+        const auto userTokens = static_cast<std::int64_t>((user.size() + 3) / 4);
+        std::int64_t promptTokens = textTokens + static_cast<std::int64_t>(rec.images) * perImage;
+        const std::int64_t context = rec.openai ? cfg_.context : numCtxOf(*m, cr.options);
+        bool overflowError = false;
+        if (!rec.loadOnly && context > 0 && promptTokens > context) {
+            if (cfg_.overflowTruncates.value_or(!rec.openai)) {
+                const std::int64_t fit = std::max<std::int64_t>(0, context - userTokens) / perImage;
+                const auto kept = static_cast<std::size_t>(
+                    std::min<std::int64_t>(fit, static_cast<std::int64_t>(colours.size())));
+                rec.imagesDropped = static_cast<int>(colours.size() - kept);
+                // The model sees only the images kept: it answers from them.
+                double r = 0, g = 0, b = 0;
+                std::uint64_t n = 0;
+                for (std::size_t i = colours.size() - kept; i < colours.size(); ++i) {
+                    if (const auto& sum = colours[i]) {
+                        r += sum->r;
+                        g += sum->g;
+                        b += sum->b;
+                        n += sum->pixels;
+                    }
+                }
+                rec.meanRgb =
+                    n > 0 ? std::optional<Rgb>(Rgb{r / double(n), g / double(n), b / double(n)})
+                          : std::nullopt;
+                promptTokens = context;
+                rec.truncated = true;
+            } else {
+                overflowError = true;
+            }
+        }
+        rec.promptTokens = promptTokens;
+
+        if (rec.openai && rec.loadOnly) {
+            co_await respondError(sock, req, rec, 400, "'messages' must be a non-empty array");
+            co_return keep;
+        }
         if (rec.loadOnly && cr.keepAlive && cr.keepAlive->count() == 0) {
             // Unload request: expire the runner, answer at once.
             m->sessionDuration = std::chrono::nanoseconds(0);
@@ -1511,6 +1875,13 @@ private:
             co_await runnerError(sock, req, rec, cr, 500,
                                  "Failed to create new sequence: failed to process inputs: "
                                  "image: unknown format");
+            co_return keep;
+        }
+        if (overflowError) {
+            co_await respondError(sock, req, rec, 400,
+                                  "the request exceeds the available context size (" +
+                                      std::to_string(promptTokens) + " prompt tokens, context " +
+                                      std::to_string(context) + "), try increasing it");
             co_return keep;
         }
 
@@ -1581,9 +1952,7 @@ private:
             rec.answerChars += codePoints(p);
         }
         const double promptEvalMs = cfg_.latencyMs + cfg_.perImageMs * rec.images + jitterMs();
-        const std::int64_t promptEvalCount =
-            static_cast<std::int64_t>((system.size() + user.size() + 3) / 4) +
-            static_cast<std::int64_t>(rec.images) * cfg_.tokensPerImage;
+        const std::int64_t promptEvalCount = promptTokens;
 
         auto finalFields = [&](json::object& o, double evalMs) {
             o["done_reason"] = rec.doneReason;
@@ -1645,9 +2014,15 @@ private:
         for (const auto& p : pieces) {
             full += p;
         }
-        json::object response = chunk(cr.model, full, true);
-        finalFields(response, evalMs);
-        std::string text = goMarshal(response);
+        std::string text;
+        if (rec.openai) {
+            text = goMarshal(completion(cr.model, full, rec.doneReason, promptEvalCount,
+                                        static_cast<std::int64_t>(pieces.size())));
+        } else {
+            json::object response = chunk(cr.model, full, true);
+            finalFields(response, evalMs);
+            text = goMarshal(response);
+        }
         if (rec.fault == Fault::Drop) {
             std::string head = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(kJsonType) +
                                "\r\nDate: " + httpDate() +
@@ -1672,6 +2047,26 @@ private:
                             {"created_at", rfc3339Nano(std::chrono::system_clock::now())},
                             {"message", json::object{{"role", "assistant"}, {"content", content}}},
                             {"done", done}};
+    }
+
+    /// An OpenAI `chat.completion` object.
+    json::object completion(const std::string& model, std::string_view content,
+                            std::string_view finishReason, std::int64_t promptTokens,
+                            std::int64_t completionTokens) {
+        json::object message{{"role", "assistant"}, {"content", content}};
+        json::object choice{
+            {"index", 0}, {"message", std::move(message)}, {"finish_reason", finishReason}};
+        json::object usage{{"prompt_tokens", promptTokens},
+                           {"completion_tokens", completionTokens},
+                           {"total_tokens", promptTokens + completionTokens}};
+        return json::object{{"id", "chatcmpl-" + std::to_string(++completionIds_)},
+                            {"object", "chat.completion"},
+                            {"created", std::chrono::duration_cast<std::chrono::seconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count()},
+                            {"model", model},
+                            {"choices", json::array{std::move(choice)}},
+                            {"usage", std::move(usage)}};
     }
 
     json::object doneOnly(const std::string& model, std::string_view reason) const {
@@ -1703,6 +2098,7 @@ private:
         }
         json::object line{{"id", rec.id}, {"path", rec.path}, {"method", rec.method}};
         if (rec.chat) {
+            line["api"] = rec.openai ? "openai" : "ollama";
             line["analysis"] =
                 rec.analysis.empty() ? json::value(nullptr) : json::value(rec.analysis);
             line["model"] = rec.model;
@@ -1747,6 +2143,9 @@ private:
             }
             line["rules"] = std::move(rules);
             line["answer_chars"] = rec.answerChars;
+            line["prompt_tokens"] = rec.promptTokens;
+            line["truncated"] = rec.truncated;
+            line["images_dropped"] = rec.imagesDropped;
             line["prompt_chars"] = rec.promptChars;
             json::array mentions;
             for (const auto& s : rec.promptMentions) {
@@ -1792,6 +2191,8 @@ private:
                             {"loads", loads_},
                             {"max_concurrency", maxConcurrency_},
                             {"cancelled", cancelled_},
+                            {"unauthorized", unauthorized_},
+                            {"tls_handshake_failures", tlsHandshakeFailures_},
                             {"by_analysis", std::move(byAnalysis)},
                             {"by_status", std::move(byStatus)},
                             {"faults", std::move(faults)},
@@ -1927,6 +2328,8 @@ private:
             httpRequests_ = 0;
             maxConcurrency_ = active_;
             cancelled_ = 0;
+            unauthorized_ = 0;
+            tlsHandshakeFailures_ = 0;
             loads_ = 0;
             byAnalysis_.clear();
             byStatus_.clear();
@@ -1939,6 +2342,10 @@ private:
     EmulatorConfig cfg_;
     AnswerScript script_;
     tcp::acceptor acceptor_;
+    tcp::acceptor tlsAcceptor_;             ///< https (--tls-cert): the public port
+    std::optional<asio::ssl::context> tls_; ///< https only
+    std::uint16_t innerPort_ = 0;           ///< https: the plain server behind it
+    std::int64_t tlsHandshakeFailures_ = 0;
     std::mt19937_64 rng_;
     Clock::time_point start_;
     std::ofstream log_;
@@ -1963,6 +2370,8 @@ private:
     std::int64_t loads_ = 0;
     std::int64_t maxConcurrency_ = 0;
     std::int64_t cancelled_ = 0;
+    std::int64_t unauthorized_ = 0;
+    std::uint64_t completionIds_ = 0;
     std::map<std::string, std::int64_t> byAnalysis_;
     std::map<std::string, std::int64_t> byStatus_;
     std::map<std::string, std::int64_t> faultCounts_;

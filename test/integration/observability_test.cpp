@@ -303,6 +303,7 @@ TEST_CASE("the metrics file is valid Prometheus text, rewritten while running an
     CHECK(metrics.value("dmsd_model_requests_total").value_or(0) > 0);
     CHECK(metrics.value("dmsd_model_protocol_errors_total") == 0.0);
     CHECK(metrics.value("dmsd_model_stalled_responses_total") == 0.0);
+    CHECK(metrics.value("dmsd_model_truncated_answers_total") == 0.0);
     CHECK(metrics.value("dmsd_alert_level", {{"kind", "DROWSINESS"}}) == 0.0);
     CHECK(metrics.types.at("dmsd_sequence_latency_seconds") == "histogram");
     // Both come from the same snapshot: every analysed sequence was timed.

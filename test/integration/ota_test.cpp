@@ -251,14 +251,27 @@ TEST_CASE("a configuration that kills the model server is rolled back to the las
     CHECK(r.versionBecomes("it-6"));
 }
 
-TEST_CASE("an https model server URL dropped in over the air is rejected, dmsd keeps running") {
+TEST_CASE("an https URL to a plain-http model server, dropped in over the air, is rolled back") {
     Running r({"--slots", "4"}, shortProbation());
-    dropIn(r.h, "95-https.yaml", "version: it-https\nllm: { url: \"https://127.0.0.1:11434\" }\n");
-    expectBackOnPrevious(r, "https://127.0.0.1:11434");
-    // Rejected by validation (the client's own URL parser), never applied.
+    // The emulator speaks plain http: every TLS handshake fails, the model is down.
+    const std::string url = fmt::format("https://127.0.0.1:{}", r.h.emulatorPort());
+    dropIn(r.h, "95-https.yaml", "version: it-https\nllm: { url: \"" + url + "\" }\n");
+    expectBackOnPrevious(r, url);
+}
+
+TEST_CASE("an API key file others can read, dropped in over the air, is rejected") {
+    Running r({"--slots", "4"}, shortProbation());
+    const auto key = r.h.dir() / "model.key";
+    writeFile(key, "sk-integration-secret\n");
+    std::filesystem::permissions(key, std::filesystem::perms(0644));
+    dropIn(r.h, "95-key.yaml",
+           "version: it-key\nllm: { api_key_file: \"" + key.string() + "\" }\n");
+    expectBackOnPrevious(r, "llm.api_key_file");
+    // Rejected by validation (the key file is judged as the configuration is read).
     CHECK(counter(r.h.status(), "reloads_rejected") == 1);
     CHECK(counter(r.h.status(), "reloads_applied") == 0);
-    CHECK(r.h.property("ConfigError").as_string().find("llm.url") != std::string::npos);
+    CHECK_THAT(std::string(r.h.property("ConfigError").as_string()),
+               Catch::Contains("is accessible by group or others (mode 0644)"));
 }
 
 TEST_CASE("a model server URL nobody answers, dropped in over the air, does not take dmsd down") {

@@ -105,6 +105,49 @@ TEST_CASE("a sleepy segment raises DROWSINESS and clears it, over D-Bus, with sy
     INFO("stopped in " << seconds(std::chrono::steady_clock::now() - stopAt) << " s");
 }
 
+TEST_CASE("with llm.api openai and an API key the daemon asks /v1/chat/completions and never "
+          "shows the key") {
+    Harness h;
+    h.makeVideo({320,
+                 240,
+                 10,
+                 VideoContainer::Mp4H264,
+                 {{3.0, kGreen, false}, {8.0, kRed, false}, {4.0, kGreen, false}}});
+    h.startBus();
+    const std::string secret = "sk-integration-0123456789";
+    h.startEmulator({"--slots", "4", "--latency-ms", "50", "--script", writeSleepyScript(h),
+                     "--api-key", secret});
+    const auto key = h.dir() / "model.key";
+    std::ofstream(key) << secret << '\n';
+    std::filesystem::permissions(key, std::filesystem::perms(0600));
+    std::filesystem::create_directories(h.confDir());
+    // A drop-in, as an installation would add it to the shipped file.
+    std::ofstream(h.confDir() / "50-openai.yaml")
+        << "llm: { api: openai, api_key_file: \"" << key.string() << "\" }\n";
+    h.writeConfig(h.baseConfig() + kFastAlerts);
+    auto monitor = h.monitor();
+    h.startDaemon();
+    REQUIRE(h.waitReady(20s));
+    REQUIRE(waitSignal(*monitor, "AlertRaised", "DROWSINESS", 25s));
+
+    const json::object status = h.status();
+    CHECK(status.at("counters").at("request_errors").to_number<int>() == 0);
+    CHECK(status.at("counters").at("truncated_answers").to_number<int>() == 0);
+    CHECK(json::serialize(status).find(secret) == std::string::npos);
+    CHECK(h.emulatorStats().at("unauthorized").to_number<int>() == 0);
+    int completions = 0;
+    std::ifstream log(h.emulatorLog());
+    for (std::string line; std::getline(log, line);) {
+        const json::object entry = json::parse(line).as_object();
+        CHECK(entry.at("path").as_string().starts_with("/v1/"));
+        completions += entry.at("path") == "/v1/chat/completions" ? 1 : 0;
+    }
+    CHECK(completions > 3);
+    h.daemon().signal(SIGTERM);
+    REQUIRE(h.daemon().wait(10s));
+    CHECK(h.daemonLog().find(secret) == std::string::npos);
+}
+
 TEST_CASE("alerts and heartbeats leave the real daemon as CAN frames") {
     Harness h;
     h.makeVideo({320,

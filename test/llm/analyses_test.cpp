@@ -350,6 +350,17 @@ TEST_CASE("keep_alive and warm-up body", "[body]") {
     CHECK(w.at("keep_alive") == "60s");
 }
 
+TEST_CASE("num_gpu and num_thread are sent only when set", "[body]") {
+    CHECK_FALSE(optionsJson(ModelOptions{}).contains("num_gpu"));
+    CHECK_FALSE(optionsJson(ModelOptions{}).contains("num_thread"));
+    ModelOptions set;
+    set.numGpu = 0;
+    set.numThread = 6;
+    const json::object options = optionsJson(set);
+    CHECK(options.at("num_gpu") == 0);
+    CHECK(options.at("num_thread") == 6);
+}
+
 TEST_CASE("response cache: LRU, TTL, counters, keys", "[cache]") {
     using namespace std::chrono_literals;
     ResponseCache cache(2, 1000ms);

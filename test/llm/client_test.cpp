@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -27,8 +28,10 @@
 #include "llm/analyses/face_state.h"
 #include "llm/analysis.h"
 #include "llm/ollama_client.h"
+#include "llm/openai_client.h"
 
 using namespace dmsd;
+namespace json = boost::json;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
@@ -604,7 +607,7 @@ TEST_CASE("health: version, model presence (x == x:latest), vision", "[client]")
 
 TEST_CASE("a client on a bad llm.url fails its requests naming the key, never throws", "[client]") {
     asio::io_context io;
-    for (const char* url : {"https://127.0.0.1:11434", "not a url"}) {
+    for (const char* url : {"ftp://127.0.0.1:11434", "not a url"}) {
         LlmSettings s;
         s.server.url = url;
         std::shared_ptr<OllamaClient> client;
@@ -872,4 +875,58 @@ TEST_CASE("an answer naming another model is not trusted, and x and x:latest are
     CHECK(other.attempts == 1);
     CHECK(runAwait(io, client->chat(q)).ok()); // "M:latest"
     CHECK(runAwait(io, client->chat(q)).ok()); // "m"
+}
+
+TEST_CASE("the OpenAI body: content parts, data URLs, the schema, the options",
+          "[client][openai]") {
+    const std::vector<JpegImage> images = {
+        JpegImage{std::make_shared<const std::vector<unsigned char>>(
+                      std::vector<unsigned char>{0xFF, 0xD8, 0xFF, 0xD9}),
+                  2, 2}};
+    const json::value schema =
+        json::parse(R"({"type":"object","properties":{"a":{"type":"integer"}}})");
+    ModelOptions options;
+    options.seed = 42;
+    OpenAiBodyParts parts;
+    parts.model = "llava:7b";
+    parts.schemaName = "face state!";
+    parts.systemPrompt = "system \"quoted\"";
+    parts.userPrompt = "look";
+    parts.images = &images;
+    parts.format = &schema;
+    parts.options = &options;
+    const json::object body = json::parse(buildOpenAiChatBody(parts)).as_object();
+    CHECK(body.at("model") == "llava:7b");
+    CHECK(body.at("stream") == false);
+    CHECK(body.at("max_tokens") == 256);
+    CHECK(body.at("temperature").to_number<double>() == Approx(0.1));
+    CHECK(body.at("top_p").to_number<double>() == Approx(0.5));
+    CHECK(body.at("seed") == 42);
+    CHECK_FALSE(body.contains("options")); // Ollama's, not OpenAI's
+    const json::array& messages = body.at("messages").as_array();
+    REQUIRE(messages.size() == 2);
+    CHECK(messages[0].at("role") == "system");
+    CHECK(messages[0].at("content") == "system \"quoted\"");
+    const json::array& content = messages[1].at("content").as_array();
+    REQUIRE(content.size() == 2);
+    CHECK(content[0].at("type") == "text");
+    CHECK(content[0].at("text") == "look");
+    CHECK(content[1].at("type") == "image_url");
+    CHECK(content[1].at("image_url").at("url") == "data:image/jpeg;base64,/9j/2Q==");
+    const json::object& format = body.at("response_format").as_object();
+    CHECK(format.at("type") == "json_schema");
+    CHECK(format.at("json_schema").at("name") == "face_state_");
+    CHECK(format.at("json_schema").at("strict") == true);
+    CHECK(format.at("json_schema").at("schema") == schema);
+
+    // The warm-up: one token, no schema, no images.
+    OpenAiBodyParts warm;
+    warm.model = "m";
+    warm.userPrompt = "ok";
+    warm.options = &options;
+    warm.maxTokens = 1;
+    const json::object w = json::parse(buildOpenAiChatBody(warm)).as_object();
+    CHECK(w.at("max_tokens") == 1);
+    CHECK_FALSE(w.contains("response_format"));
+    CHECK(w.at("messages").as_array()[1].at("content").as_array().size() == 1);
 }

@@ -3,6 +3,7 @@
 // timeouts freeing the slot, the cache, health messages, mosaic fallback,
 // auto mode, cancellation.
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -21,6 +22,8 @@
 #include "llm/analyses/attention.h"
 #include "llm/analyses/face_state.h"
 #include "llm/analysis_scheduler.h"
+#include "llm/api_key.h"
+#include "llm/model_backend.h"
 #include "llm/ollama_client.h"
 #include "test/support/child_process.h"
 #include "test/support/temp_dir.h"
@@ -141,9 +144,10 @@ EncodedSequencePtr makeSequence(int frames, std::uint64_t seed = 1, bool withMos
     return seq;
 }
 
-LlmSettings settingsFor(const Emulator& emulator, LlmMode mode) {
+LlmSettings settingsFor(const Emulator& emulator, LlmMode mode, LlmApi api = LlmApi::Ollama) {
     LlmSettings s;
     s.server.url = emulator.url();
+    s.server.api = api;
     s.scheduler.mode = mode;
     s.server.timeout = 5000ms;
     s.server.maxInFlight = 4;
@@ -152,11 +156,11 @@ LlmSettings settingsFor(const Emulator& emulator, LlmMode mode) {
 
 struct Rig {
     asio::io_context io;
-    OllamaClientPtr client;
+    ModelClientPtr client;
     AnalysisSchedulerPtr scheduler;
     Rig(LlmSettings settings, SchedulerOptions options = {},
         AnalysesSettings analyses = AnalysesSettings{}) {
-        client = OllamaClient::create(io.get_executor(), settings);
+        client = createModelClient(io.get_executor(), settings);
         scheduler = AnalysisScheduler::create(io.get_executor(), client, settings.scheduler,
                                               analyses, options);
     }
@@ -227,11 +231,13 @@ std::vector<json::object> readLog(const std::string& path) {
 } // namespace
 
 TEST_CASE("every mode returns all five typed answers", "[e2e]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
     Emulator emulator({"--slots", "4", "--latency-ms", "20"});
     for (LlmMode mode :
          {LlmMode::Parallel, LlmMode::Combined, LlmMode::Sequential, LlmMode::Auto}) {
         INFO(llmModeName(mode));
-        Rig rig(settingsFor(emulator, mode));
+        Rig rig(settingsFor(emulator, mode, api));
         SequenceResult r = rig.analyse(makeSequence(4));
         requireAllAnswered(r);
         CHECK(r.metrics.mode != LlmMode::Auto);
@@ -294,6 +300,8 @@ TEST_CASE("parallel overlaps requests and impaired_driving follows face_state wi
 
 TEST_CASE("every fault class ends as a classified error or a successful retry, no leak", "[e2e]") {
     using K = AnalysisError::Kind;
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
     Emulator emulator({"--slots", "4"});
     const std::vector<std::pair<std::string, std::vector<K>>> cases = {
         {"busy503", {K::HttpStatus}},
@@ -314,7 +322,7 @@ TEST_CASE("every fault class ends as a classified error or a successful retry, n
                 faults[name] = name == fault ? 1.0 : 0.0;
             }
             emulator.configure({{"faults", faults}});
-            LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+            LlmSettings s = settingsFor(emulator, LlmMode::Parallel, api);
             // Stall and busy run into the deadline; the 8 MiB oversize answer
             // needs seconds to be produced on a loaded machine.
             s.server.timeout = fault == "stall" || fault == "busy503" ? 800ms : 20000ms;
@@ -364,8 +372,10 @@ TEST_CASE("every fault class ends as a classified error or a successful retry, n
 }
 
 TEST_CASE("a timeout frees the server slot", "[e2e]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
     Emulator emulator({"--slots", "1", "--fault", "stall=1"});
-    LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+    LlmSettings s = settingsFor(emulator, LlmMode::Parallel, api);
     s.server.timeout = 400ms;
     Rig rig(s);
     ChatRequest q;
@@ -384,8 +394,10 @@ TEST_CASE("a timeout frees the server slot", "[e2e]") {
 }
 
 TEST_CASE("the cache answers repeated frames without a request", "[e2e]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
     Emulator emulator({"--slots", "4"});
-    Rig rig(settingsFor(emulator, LlmMode::Parallel));
+    Rig rig(settingsFor(emulator, LlmMode::Parallel, api));
     SequenceResult first = rig.analyse(makeSequence(4, 7));
     requireAllAnswered(first);
     SequenceResult second = rig.analyse(makeSequence(4, 7));
@@ -456,8 +468,10 @@ TEST_CASE("health: model missing, no vision, server down give clear messages", "
 TEST_CASE("a server taking one image per request gets the mosaic", "[e2e]") {
     test::TempDir dir;
     const std::string log = (dir.path() / "emulator.log").string();
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
     Emulator emulator({"--slots", "4", "--max-images", "1", "--log", log});
-    Rig rig(settingsFor(emulator, LlmMode::Parallel));
+    Rig rig(settingsFor(emulator, LlmMode::Parallel, api));
     SequenceResult first = rig.analyse(makeSequence(4, 1));
     requireAllAnswered(first);
     CHECK(first.metrics.mosaic);
@@ -471,9 +485,11 @@ TEST_CASE("a server taking one image per request gets the mosaic", "[e2e]") {
 }
 
 TEST_CASE("auto mode settles on combined with one server slot, parallel with four", "[e2e]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
     {
         Emulator emulator({"--slots", "1", "--latency-ms", "60"});
-        Rig rig(settingsFor(emulator, LlmMode::Auto));
+        Rig rig(settingsFor(emulator, LlmMode::Auto, api));
         SequenceResult first = rig.analyse(makeSequence(4, 1));
         CHECK(first.metrics.mode == LlmMode::Parallel); // the first sequence measures
         CHECK(rig.scheduler->activeMode() == LlmMode::Combined);
@@ -487,7 +503,7 @@ TEST_CASE("auto mode settles on combined with one server slot, parallel with fou
         // hide the four slots' speed-up (with the emulator's default latency,
         // auto measured 1.43 against four slots on this machine under load).
         Emulator emulator({"--slots", "4", "--latency-ms", "500"});
-        Rig rig(settingsFor(emulator, LlmMode::Auto));
+        Rig rig(settingsFor(emulator, LlmMode::Auto, api));
         rig.analyse(makeSequence(4, 1));
         SequenceResult second = rig.analyse(makeSequence(4, 2));
         CHECK(second.metrics.mode == LlmMode::Parallel);
@@ -496,8 +512,10 @@ TEST_CASE("auto mode settles on combined with one server slot, parallel with fou
 }
 
 TEST_CASE("cancelling a sequence closes its requests on the server", "[e2e]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
     Emulator emulator({"--slots", "4", "--latency-ms", "5000"});
-    Rig rig(settingsFor(emulator, LlmMode::Parallel));
+    Rig rig(settingsFor(emulator, LlmMode::Parallel, api));
     std::optional<SequenceResult> result;
     const auto ticket =
         rig.scheduler->submit(makeSequence(4), [&](SequenceResult r) { result = std::move(r); });
@@ -515,4 +533,317 @@ TEST_CASE("cancelling a sequence closes its requests on the server", "[e2e]") {
     CHECK(emulator.stats().at("cancelled").to_number<std::int64_t>() >= 4);
     CHECK(rig.scheduler->metrics().sequencesCancelled == 1);
     CHECK(rig.client->stats().openConnections == 0);
+}
+
+// ---------------------------------------------------------------------------
+// OpenAI-compatible servers, a path prefix, API keys, https, truncation.
+
+namespace {
+
+ChatRequest faceQuestion(int images = 4) {
+    ChatRequest q;
+    q.label = "face_state";
+    q.systemPrompt = "sys";
+    q.userPrompt = "user";
+    q.format = &analysis(AnalysisKind::FaceState).schema();
+    for (int i = 0; i < images; ++i) {
+        q.images.push_back(JpegImage{solidJpeg(64, 48, 200, 180, 160), 64, 48});
+    }
+    return q;
+}
+
+/// A key file as the service would have it (mode 0600).
+std::string writeKeyFile(const test::TempDir& dir, const std::string& key, int mode = 0600) {
+    const std::string path = (dir.path() / "api.key").string();
+    std::ofstream(path) << key << '\n';
+    std::filesystem::permissions(path, static_cast<std::filesystem::perms>(mode));
+    return path;
+}
+
+/// A self-signed certificate for \a subjectAltName made with the openssl
+/// command; returns {certificate, key} paths under \a dir, named after \a name.
+std::pair<std::string, std::string> makeCertificate(const test::TempDir& dir,
+                                                    const std::string& name,
+                                                    const std::string& subjectAltName) {
+    const std::string cert = (dir.path() / (name + ".crt")).string();
+    const std::string key = (dir.path() / (name + ".key")).string();
+    const auto [code, output] = test::runCommand(
+        {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-subj", "/CN=" + name, "-addext",
+         "subjectAltName=" + subjectAltName, "-keyout", key, "-out", cert},
+        30s);
+    INFO(output);
+    REQUIRE(code == 0);
+    return {cert, key};
+}
+
+} // namespace
+
+TEST_CASE("OpenAI requests carry the frames as data URLs, the schema and the options",
+          "[e2e][openai]") {
+    test::TempDir dir;
+    const std::string log = (dir.path() / "emulator.log").string();
+    Emulator emulator({"--slots", "4", "--log", log});
+    LlmSettings s = settingsFor(emulator, LlmMode::Parallel, LlmApi::OpenAi);
+    s.model.options.seed = 7;
+    Rig rig(s);
+    ChatOutcome out = rig.await(rig.client->chat(faceQuestion()));
+    REQUIRE(out.ok());
+    CHECK(out.result->doneReason == "stop");
+    CHECK(out.result->promptTokens > 4 * 256);
+    CHECK(out.result->evalTokens > 0);
+    CHECK(json::parse(out.result->content).as_object().contains("state"));
+    std::vector<json::object> lines;
+    rig.runUntil([&] { return !(lines = readLog(log)).empty(); }, 5s);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].at("path") == "/v1/chat/completions");
+    CHECK(lines[0].at("api") == "openai");
+    CHECK(lines[0].at("images") == 4);
+    CHECK(lines[0].at("analysis") == "face_state"); // found by its schema
+    CHECK(lines[0].at("status") == 200);
+    // The model is listed by /v1/models; another is not.
+    CHECK(rig.await(rig.client->checkHealth()).usable());
+    CHECK(rig.await(rig.client->warmUp()) == std::nullopt);
+    s.model.name = "absent:3b";
+    Rig missing(s);
+    HealthReport report = missing.await(missing.client->checkHealth());
+    CHECK(report.serverReachable);
+    CHECK_FALSE(report.modelPresent);
+    CHECK(report.problem ==
+          fmt::format("model 'absent:3b' is not available on {} (it serves: "
+                      "llava:7b-v1.6-mistral-q2_K): set llm.model to one of them, or load it on "
+                      "the server",
+                      emulator.url()));
+    ChatOutcome refused = missing.await(missing.client->chat(faceQuestion()));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error->httpStatus == 404);
+    CHECK_THAT(refused.error->message, Catch::Contains("model 'absent:3b' is not available"));
+}
+
+TEST_CASE("an OpenAI client where no /v1 route answers says which API it expected",
+          "[e2e][openai]") {
+    Emulator emulator({"--path-prefix", "/ollama"});
+    LlmSettings s = settingsFor(emulator, LlmMode::Parallel, LlmApi::OpenAi);
+    Rig rig(s);
+    HealthReport report = rig.await(rig.client->checkHealth());
+    CHECK_FALSE(report.usable());
+    CHECK_THAT(report.problem, Catch::Contains("/v1/models answered HTTP 404"));
+    CHECK_THAT(report.problem, Catch::Contains("llm.api: openai"));
+}
+
+TEST_CASE("llm.url with a path prefix: requests go below it, for both APIs", "[e2e][prefix]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
+    Emulator emulator({"--slots", "4", "--path-prefix", "/models/vision"});
+    LlmSettings s = settingsFor(emulator, LlmMode::Combined, api);
+    s.server.url = emulator.url() + "/models/vision/";
+    Rig rig(s);
+    CHECK(rig.await(rig.client->checkHealth()).usable());
+    requireAllAnswered(rig.analyse(makeSequence(4)));
+    // The same server without the prefix: not found, and said so.
+    LlmSettings bare = settingsFor(emulator, LlmMode::Combined, api);
+    Rig other(bare);
+    ChatOutcome out = other.await(other.client->chat(faceQuestion()));
+    REQUIRE_FALSE(out.ok());
+    CHECK(out.error->httpStatus == 404);
+}
+
+TEST_CASE("an API key is sent as a bearer token, and without it the server's 401 is final",
+          "[e2e][key]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
+    test::TempDir dir;
+    const std::string secret = "sk-test-0123456789abcdef";
+    Emulator emulator({"--slots", "4", "--api-key", secret});
+    {
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel, api);
+        s.server.apiKeyFile = writeKeyFile(dir, secret);
+        std::string problem;
+        const auto key = readApiKeyFile(s.server.apiKeyFile, problem);
+        REQUIRE(key);
+        s.server.apiKey = *key;
+        Rig rig(s);
+        CHECK(rig.await(rig.client->checkHealth()).usable());
+        requireAllAnswered(rig.analyse(makeSequence(4)));
+    }
+    for (const std::string& wrong : {std::string(), std::string("sk-wrong")}) {
+        INFO("key: " << wrong);
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel, api);
+        s.server.apiKey = wrong;
+        s.server.apiKeyFile = wrong.empty() ? "" : "/run/credentials/dmsd.service/model-key";
+        Rig rig(s);
+        ChatOutcome out = rig.await(rig.client->chat(faceQuestion()));
+        REQUIRE_FALSE(out.ok());
+        CHECK(out.error->httpStatus == 401);
+        CHECK(out.attempts == 1); // the same key would be refused again
+        CHECK_THAT(out.error->message, Catch::Contains("refused the request (HTTP 401"));
+        CHECK_THAT(out.error->message,
+                   Catch::Contains(wrong.empty() ? "set llm.api_key_file"
+                                                 : "check the key in llm.api_key_file"));
+        CHECK(out.error->message.find(secret) == std::string::npos);
+        HealthReport report = rig.await(rig.client->checkHealth());
+        CHECK_FALSE(report.usable());
+        CHECK_THAT(report.problem, Catch::Contains("llm.api_key_file"));
+    }
+    CHECK(emulator.stats().at("unauthorized").to_number<std::int64_t>() >= 4);
+}
+
+TEST_CASE("https trusts a private CA through llm.ca_file and refuses a wrong CA, a wrong name "
+          "and a plain server at once",
+          "[e2e][tls]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
+    test::TempDir dir;
+    const auto [cert, key] = makeCertificate(dir, "localhost", "DNS:localhost,IP:127.0.0.1");
+    const auto [otherCert, otherKey] = makeCertificate(dir, "other", "DNS:other.example");
+    Emulator emulator({"--slots", "4", "--tls-cert", cert, "--tls-key", key});
+    REQUIRE(emulator.url().starts_with("https://127.0.0.1:"));
+    const std::string byName = fmt::format("https://localhost:{}", emulator.port());
+    for (const std::string& url : {emulator.url(), byName}) {
+        INFO(url);
+        LlmSettings s = settingsFor(emulator, LlmMode::Combined, api);
+        s.server.url = url;
+        s.server.caFile = cert;
+        Rig rig(s);
+        CHECK(rig.await(rig.client->checkHealth()).usable());
+        requireAllAnswered(rig.analyse(makeSequence(4)));
+        CHECK(rig.client->stats().connectionsOpened == 1); // kept alive over TLS
+    }
+    auto refusal = [&](LlmSettings s) {
+        Rig rig(std::move(s));
+        ChatOutcome out = rig.await(rig.client->chat(faceQuestion()));
+        REQUIRE_FALSE(out.ok());
+        CHECK(out.error->kind == AnalysisError::Kind::ConnectionFailed);
+        CHECK(out.attempts == 1);
+        return out.error->message;
+    };
+    {
+        LlmSettings s = settingsFor(emulator, LlmMode::Combined, api);
+        s.server.caFile = otherCert; // not the CA that signed the server's certificate
+        const std::string message = refusal(s);
+        CHECK_THAT(message,
+                   Catch::Contains("the certificate of " + emulator.url() + " was refused"));
+        CHECK_THAT(message, Catch::Contains("llm.ca_file"));
+    }
+    {
+        // The system's store knows nothing of this self-signed certificate.
+        const std::string message = refusal(settingsFor(emulator, LlmMode::Combined, api));
+        CHECK_THAT(message, Catch::Contains("was refused"));
+        CHECK_THAT(message, Catch::Contains("system's CA store"));
+    }
+    {
+        Emulator wrongName({"--tls-cert", otherCert, "--tls-key", otherKey});
+        LlmSettings s = settingsFor(wrongName, LlmMode::Combined, api);
+        s.server.caFile = otherCert; // trusted, but made for other.example
+        s.server.url = fmt::format("https://localhost:{}", wrongName.port());
+        const std::string message = refusal(s);
+        CHECK_THAT(message, Catch::Contains("hostname mismatch"));
+    }
+    {
+        Emulator plain({});
+        LlmSettings s = settingsFor(plain, LlmMode::Combined, api);
+        s.server.url = fmt::format("https://127.0.0.1:{}", plain.port());
+        s.server.caFile = cert;
+        const std::string message = refusal(s);
+        CHECK_THAT(message, Catch::Contains("TLS handshake with"));
+        CHECK_THAT(message, Catch::Contains("is it an https server?"));
+    }
+}
+
+TEST_CASE("an answer cut at the token limit is counted and never used", "[e2e][truncation]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
+    Emulator emulator({"--slots", "4"});
+    LlmSettings s = settingsFor(emulator, LlmMode::Parallel, api);
+    s.model.options.numPredict = 3; // pieces of three characters: the answer is cut
+    Rig rig(s);
+    ChatOutcome out = rig.await(rig.client->chat(faceQuestion()));
+    REQUIRE_FALSE(out.ok());
+    CHECK(out.error->kind == AnalysisError::Kind::InvalidAnswer);
+    CHECK_THAT(out.error->message, Catch::Contains("\"length\""));
+    CHECK(out.attempts == 1);
+    CHECK(rig.client->stats().truncatedAnswers == 1);
+    CHECK(rig.await(rig.client->warmUp()) == std::nullopt); // one token asked, one given
+}
+
+TEST_CASE("a prompt beyond the context: Ollama's truncation is detected, OpenAI's error is final",
+          "[e2e][truncation]") {
+    test::TempDir dir;
+    const std::string log = (dir.path() / "emulator.log").string();
+    // Two models: one costing 600 tokens per image (llava-1.6-like), one 100.
+    Emulator emulator({"--slots", "4", "--log", log, "--model", "big:7b", "--model", "small:7b",
+                       "--tokens-per-image", "big:7b=600", "--tokens-per-image", "100", "--context",
+                       "2048"});
+    {
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel, LlmApi::Ollama);
+        s.model.name = "big:7b";
+        Rig rig(s);
+        ChatOutcome out = rig.await(rig.client->chat(faceQuestion(4)));
+        REQUIRE_FALSE(out.ok());
+        CHECK(out.error->kind == AnalysisError::Kind::InvalidAnswer);
+        CHECK_THAT(out.error->message, Catch::Contains("reports 2048 prompt tokens, "
+                                                       "llm.options.num_ctx is 2048"));
+        CHECK(rig.client->stats().truncatedAnswers == 1);
+        // Three images fit: answered.
+        CHECK(rig.await(rig.client->chat(faceQuestion(3))).ok());
+        CHECK(rig.client->stats().truncatedAnswers == 1);
+    }
+    {
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel, LlmApi::Ollama);
+        s.model.name = "small:7b";
+        Rig rig(s);
+        CHECK(rig.await(rig.client->chat(faceQuestion(4))).ok());
+    }
+    {
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel, LlmApi::OpenAi);
+        s.model.name = "big:7b";
+        Rig rig(s);
+        ChatOutcome out = rig.await(rig.client->chat(faceQuestion(4)));
+        REQUIRE_FALSE(out.ok());
+        CHECK(out.error->httpStatus == 400);
+        CHECK(out.attempts == 1);
+        CHECK_THAT(out.error->message, Catch::Contains("exceeds the available context size"));
+    }
+    std::vector<json::object> lines = readLog(log);
+    REQUIRE(lines.size() == 4);
+    CHECK(lines[0].at("truncated") == true);
+    CHECK(lines[0].at("images_dropped") == 1);
+    CHECK(lines[0].at("prompt_tokens") == 2048);
+    CHECK(lines[1].at("truncated") == false);
+    CHECK(lines[2].at("truncated") == false);
+    CHECK(lines[3].at("status") == 400);
+}
+
+TEST_CASE("num_gpu and num_thread reach Ollama, and /api/ps tells a model not wholly in GPU "
+          "memory",
+          "[e2e][gpu]") {
+    {
+        Emulator emulator({"--vram-bytes", "1000000000"});
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+        s.model.options.numThread = 4;
+        Rig rig(s);
+        auto ollama = std::dynamic_pointer_cast<OllamaClient>(rig.client);
+        REQUIRE(ollama);
+        REQUIRE(rig.await(ollama->warmUp()) == std::nullopt);
+        REQUIRE(ollama->placement());
+        CHECK(ollama->placement()->sizeVram == 1000000000);
+        CHECK(ollama->placement()->size > 1000000000);
+        CHECK_FALSE(ollama->placement()->wholeInGpu());
+    }
+    {
+        Emulator emulator({});
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel);
+        Rig rig(s);
+        auto ollama = std::dynamic_pointer_cast<OllamaClient>(rig.client);
+        REQUIRE(rig.await(ollama->warmUp()) == std::nullopt);
+        REQUIRE(ollama->placement());
+        CHECK(ollama->placement()->wholeInGpu());
+        // num_gpu 0: everything on the CPU (a new load, the options changed).
+        s.model.options.numGpu = 0;
+        Rig cpu(s);
+        auto onCpu = std::dynamic_pointer_cast<OllamaClient>(cpu.client);
+        REQUIRE(cpu.await(onCpu->warmUp()) == std::nullopt);
+        REQUIRE(onCpu->placement());
+        CHECK(onCpu->placement()->sizeVram == 0);
+    }
 }

@@ -6,22 +6,26 @@
 using namespace dmsd;
 using namespace std::chrono_literals;
 
-TEST_CASE("model server URLs: http://host[:port] only", "[llm][url]") {
+TEST_CASE("model server URLs: http[s]://host[:port][/prefix]", "[llm][url]") {
     for (const char* url : {"http://127.0.0.1:11434", "http://localhost", "http://[::1]:11434",
-                            "http://ollama:11434/", "HTTP://host:1"}) {
+                            "http://ollama:11434/", "HTTP://host:1", "https://host",
+                            "http://host/api", "https://proxy:8443/ollama/a/"}) {
         INFO(url);
         CHECK_FALSE(serverUrlProblem(url));
     }
     CHECK(serverUrlProblem("127.0.0.1:11434") ==
           "\"127.0.0.1:11434\" has no scheme; write it as http://127.0.0.1:11434");
     CHECK(serverUrlProblem("ftp://host") ==
-          "\"ftp://host\": scheme \"ftp\" is not supported, use http");
+          "\"ftp://host\": scheme \"ftp\" is not supported, use http or https");
     CHECK(serverUrlProblem("http://host:0") ==
           "\"http://host:0\": port \"0\" is not a number in 1..65535");
     CHECK(serverUrlProblem("http://host:70000")->find("port \"70000\"") != std::string::npos);
     CHECK(serverUrlProblem("http://host:")->find("port \"\"") != std::string::npos);
-    CHECK(serverUrlProblem("http://host/api") ==
-          "\"http://host/api\": a path (\"/api\") is not allowed; requests go to URL/api/chat");
+    CHECK(serverUrlProblem("http://host/a/../b") ==
+          "\"http://host/a/../b\": the path prefix \"/a/../b\" must be plain segments "
+          "(/some/prefix), no empty, . or .. segment");
+    CHECK(serverUrlProblem("http://host//a"));
+    CHECK(serverUrlProblem("http://host/a/."));
     // The message never repeats the password (it reaches the journal and D-Bus).
     CHECK(serverUrlProblem("http://user:pw@host") ==
           "\"http://***@host\": user info is not supported");
@@ -37,15 +41,18 @@ TEST_CASE("model server URLs: http://host[:port] only", "[llm][url]") {
     CHECK(serverUrlProblem("http://ho st"));
 }
 
-TEST_CASE("https is refused by the one parser the client also uses", "[llm][url]") {
-    // The defect of issue 11: the configuration accepted https and the client
-    // then refused it, ending a running daemon that reloaded such a drop-in.
-    const std::string url = "https://127.0.0.1:11434";
-    std::string problem;
-    CHECK_FALSE(parseServerUrl(url, &problem));
-    CHECK(problem == "\"https://127.0.0.1:11434\": https is not supported yet; reach the model "
-                     "server over http:// (on loopback or a private network)");
-    CHECK(serverUrlProblem(url) == problem);
+TEST_CASE("https and a path prefix reach the endpoint the client connects to", "[llm][url]") {
+    const auto tls = parseServerUrl("https://models.internal/", nullptr);
+    REQUIRE(tls);
+    CHECK(tls->tls);
+    CHECK(tls->port == "443");
+    CHECK(tls->pathPrefix.empty());
+    const auto prefixed = parseServerUrl("http://127.0.0.1:8080/some/prefix/", nullptr);
+    REQUIRE(prefixed);
+    CHECK_FALSE(prefixed->tls);
+    CHECK(prefixed->port == "8080");
+    CHECK(prefixed->pathPrefix == "/some/prefix");
+    CHECK(prefixed->hostHeader == "127.0.0.1:8080");
 }
 
 TEST_CASE("the endpoint is what the client connects to", "[llm][url]") {

@@ -91,6 +91,7 @@ grep -q '^Depends:.*gstreamer1.0-plugins-base' "$control" || fail "Depends lacks
 grep -q '^Depends:.*gstreamer1.0-plugins-good' "$control" || fail "Depends lacks gstreamer1.0-plugins-good"
 grep -q '^Depends:.*libdlib-data' "$control" || fail "Depends lacks libdlib-data (the vision's landmark model)"
 grep -q '^Depends:.*libgstreamer1.0-0' "$control" || fail "Depends lacks the shared libraries (shlibdeps)"
+grep -q '^Depends:.*libssl3' "$control" || fail "Depends lacks libssl3 (https to the model server; shlibdeps)"
 grep -q '^Recommends:.*gstreamer1.0-libav' "$control" || fail "Recommends lacks gstreamer1.0-libav"
 grep -qx '/etc/dmsd/dmsd.yaml' "$work/control/conffiles" || fail "conffiles lacks /etc/dmsd/dmsd.yaml"
 
