@@ -29,9 +29,9 @@ bool contains(const std::vector<ConfigPart>& parts, ConfigPart part) {
 
 /// Recent results kept for snapshots of the deciding sequence.
 constexpr std::size_t kRecentResults = 8;
-/// Sequences in a row without a usable answer from a server that does answer,
-/// after which the model counts as failed (State degraded).
-constexpr int kUnusableSequences = 3;
+/// Sequences in a row without any usable answer after which the model counts
+/// as failed (State degraded) even when its server passes the health check.
+constexpr int kFailedSequences = 3;
 
 /// Capture's messages name the setting ("capture.source 'X': end of stream");
 /// journal entries name the camera in DMS_CAMERA, so the reason goes without.
@@ -54,7 +54,7 @@ Daemon::Daemon(Config config, DaemonOptions options, DaemonSeams seams)
             [this](const EncodedSequencePtr&) { ++sequences_.superseded; }),
       modelHealth_(
           io_.get_executor(), options_.healthRetry,
-          [this](const ModelCheck& check) { setModelHealth(check.usable(), check.problem); }),
+          [this](const ModelCheck& check) { onModelCheck(check); }),
       engine_(ota_.running().alerts), metrics_(io_, [this] { return metricsText(); }),
       signals_(io_), tickTimer_(io_), watchdogTimer_(io_) {
     loopWorker_ = watchdog_.addWorker("event loop", 5s);
@@ -447,6 +447,7 @@ void Daemon::startAnalysis() {
         if (!health_.modelOk) {
             health_.modelProblem = "checking " + llm.server.url;
         }
+        failedSequences_ = 0; // another server or model: its check decides afresh
         modelHealth_.watch(client_);
     }
     clientLlm_ = llm;
@@ -473,37 +474,41 @@ void Daemon::onResult(SequenceResult result) {
     // A sequence of which every request failed to connect says the server is
     // gone: check its health (and keep checking) rather than wait for the next.
     // A server that answers, but never with anything usable (garbage, another
-    // model, broken framing), is as failed as one that is gone: after a few
-    // such sequences in a row the model is unhealthy (State degraded), until
-    // an answer can be used again. Its health check would pass, so it is not
-    // re-checked: the next usable answer is the recovery.
+    // model, broken framing, resets mid-answer), is as failed as one that is
+    // gone: after a few sequences in a row without an answer the model is
+    // unusable (State degraded) until an answer can be used again. A health
+    // check that passes meanwhile proves only that the server is reachable and
+    // has the model, so it does not end such a run (onModelCheck()).
     bool anyAnswer = false;
     bool connectionFailed = false;
-    const AnalysisError* unusable = nullptr;
+    const AnalysisError* failure = nullptr;
     for (AnalysisKind kind : kAllAnalyses) {
         const AnalysisError* error = shared->answers.error(kind);
         if (shared->answers.answered(kind)) {
             anyAnswer = true;
-        } else if (error != nullptr && (error->kind == AnalysisError::Kind::ConnectionFailed ||
-                                        error->kind == AnalysisError::Kind::Timeout)) {
-            connectionFailed = true;
         } else if (error != nullptr && error->kind != AnalysisError::Kind::Cancelled) {
-            unusable = error;
+            failure = error;
+            connectionFailed = connectionFailed ||
+                               error->kind == AnalysisError::Kind::ConnectionFailed ||
+                               error->kind == AnalysisError::Kind::Timeout;
         }
     }
-    unusableSequences_ =
-        anyAnswer || connectionFailed || unusable == nullptr ? 0 : unusableSequences_ + 1;
+    if (anyAnswer) {
+        failedSequences_ = 0;
+    } else if (failure != nullptr) {
+        ++failedSequences_;
+    }
     if (anyAnswer && !health_.modelOk) {
         setModelHealth(true, {});
     } else if (!anyAnswer && connectionFailed && health_.modelOk) {
         setModelHealth(false,
                        fmt::format("model server {} is not answering", config().llm.server.url));
         modelHealth_.recheck();
-    } else if (unusableSequences_ >= kUnusableSequences && health_.modelOk) {
+    } else if (failedSequences_ >= kFailedSequences && failure != nullptr && health_.modelOk) {
         setModelHealth(false,
-                       fmt::format("model server {} answers, but none of its answers in "
-                                   "the last {} sequences could be used (last: {})",
-                                   config().llm.server.url, unusableSequences_, unusable->message));
+                       fmt::format("model server {} answers, but none of its answers in the last "
+                                   "{} sequences could be used (last: {})",
+                                   config().llm.server.url, failedSequences_, failure->message));
     }
 
     dispatch(engine_.observe(engineNow(), shared->sequence ? shared->sequence->sequenceId : 0,
@@ -517,6 +522,13 @@ void Daemon::onResult(SequenceResult result) {
         can_->setFaceState(engine_.driverState());
     }
     updateState();
+}
+
+void Daemon::onModelCheck(const ModelCheck& check) {
+    if (check.usable() && failedSequences_ >= kFailedSequences) {
+        return; // reachable, but its answers keep failing: only an answer ends that
+    }
+    setModelHealth(check.usable(), check.problem);
 }
 
 void Daemon::setModelHealth(bool ok, const std::string& problem) {

@@ -140,6 +140,8 @@ private:
     // analysis
     void startAnalysis();
     void onResult(SequenceResult result);
+    /// A health check's outcome (ModelHealthWatcher).
+    void onModelCheck(const ModelCheck& check);
     void setModelHealth(bool ok, const std::string& problem);
 
     // decisions and notifiers
@@ -211,9 +213,9 @@ private:
     LatestWinsPump pump_;
     ModelHealthWatcher modelHealth_;
     std::optional<Clock::time_point> modelLostAt_;
-    /// Sequences in a row of which the server answered every request, but
-    /// no answer could be used (garbage, wrong model, broken framing).
-    int unusableSequences_ = 0;
+    /// Sequences in a row without any usable answer (errors of any kind but
+    /// cancellation); reset by an answer or a new client.
+    int failedSequences_ = 0;
     SequenceCounters sequences_;
     /// Recent results, for snapshots of the deciding sequence.
     std::deque<std::shared_ptr<const SequenceResult>> recent_;

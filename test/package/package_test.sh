@@ -55,9 +55,12 @@ if [[ -n $ddeb && -n ${build_id:-} ]]; then
     if [[ ! -f $debug ]]; then
         fail "the dbgsym package has no .build-id/${build_id:0:2}/${build_id:2}.debug"
     else
-        readelf -S -W "$debug" | grep -q '\.debug_info' || fail "$debug has no .debug_info"
+        # Not `readelf | grep -q`: with pipefail, grep's early exit can make
+        # readelf die of SIGPIPE and the pipeline fail although it matched.
+        debug_sections=$(readelf -S -W "$debug" 2>/dev/null)
+        grep -q '\.debug_info' <<<"$debug_sections" || fail "$debug has no .debug_info"
     fi
-    dpkg-deb -f "$ddeb" Depends | grep -q '^dmsd (= ' || fail "dbgsym does not depend on dmsd (= version)"
+    grep -q '^dmsd (= ' <<<"$(dpkg-deb -f "$ddeb" Depends)" || fail "dbgsym does not depend on dmsd (= version)"
 fi
 
 # Files a Debian package of dmsd must carry.
