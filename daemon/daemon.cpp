@@ -52,9 +52,8 @@ Daemon::Daemon(Config config, DaemonOptions options, DaemonSeams seams)
            *this, journal_),
       pump_([this](SequenceResult result) { onResult(std::move(result)); },
             [this](const EncodedSequencePtr&) { ++sequences_.superseded; }),
-      modelHealth_(
-          io_.get_executor(), options_.healthRetry,
-          [this](const ModelCheck& check) { onModelCheck(check); }),
+      modelHealth_(io_.get_executor(), options_.healthRetry,
+                   [this](const ModelCheck& check) { onModelCheck(check); }),
       engine_(ota_.running().alerts), metrics_(io_, [this] { return metricsText(); }),
       signals_(io_), tickTimer_(io_), watchdogTimer_(io_) {
     loopWorker_ = watchdog_.addWorker("event loop", 5s);
