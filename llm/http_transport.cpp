@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -28,8 +29,10 @@
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/json/parse.hpp>
 #include <fmt/format.h>
 
+#include "base/json.h"
 #include "base/log.h"
 
 namespace dmsd {
@@ -956,6 +959,35 @@ void HttpTransport::countTruncated() {
 
 asio::any_io_executor HttpTransport::executor() const {
     return impl_->executor;
+}
+
+std::string serverErrorText(std::string_view body, std::initializer_list<std::string_view> keys) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(body, ec);
+    if (!ec && v.is_object()) {
+        const boost::json::object& o = v.get_object();
+        for (std::string_view key : keys) {
+            const boost::json::value* e = o.if_contains(key);
+            if (e == nullptr) {
+                continue;
+            }
+            if (e->is_string()) {
+                return std::string(e->get_string());
+            }
+            if (e->is_object()) {
+                if (const boost::json::value* m = e->get_object().if_contains("message");
+                    m != nullptr && m->is_string()) {
+                    return std::string(m->get_string());
+                }
+            }
+            return writeJson(*e);
+        }
+    }
+    std::string text(body.substr(0, 300));
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+        text.pop_back();
+    }
+    return text;
 }
 
 } // namespace dmsd

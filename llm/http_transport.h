@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -132,5 +133,29 @@ private:
 };
 
 using HttpTransportPtr = std::shared_ptr<HttpTransport>;
+
+/// A chat call's outcome from what the transport returned: its error, or the
+/// answer that the successful attempt's reader (a \a Reader, with result())
+/// made; \a latency is the whole call's, retries included.
+template <class Reader>
+ChatOutcome chatOutcome(HttpCallResult sent, std::chrono::milliseconds latency) {
+    ChatOutcome out;
+    out.attempts = sent.attempts;
+    out.latency = latency;
+    if (sent.error) {
+        out.error = std::move(sent.error);
+        return out;
+    }
+    ChatResult result = std::move(static_cast<Reader&>(*sent.reader).result());
+    result.attempts = sent.attempts;
+    result.latency = latency;
+    out.result = std::move(result);
+    return out;
+}
+
+/// The server's error text from an error body: the first of \a keys in a
+/// JSON object (a string, or an object's "message", else the value as JSON),
+/// else the body itself, its first 300 bytes without trailing white space.
+std::string serverErrorText(std::string_view body, std::initializer_list<std::string_view> keys);
 
 } // namespace dmsd

@@ -35,27 +35,7 @@ std::string toLower(std::string_view s) {
 /// Ollama's error text from a body: {"error":"..."} (possibly nested JSON from
 /// llama-server), else the text itself, shortened.
 std::string errorText(std::string_view body) {
-    boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
-    if (!ec && v.is_object()) {
-        if (const json::value* e = v.get_object().if_contains("error")) {
-            if (e->is_string()) {
-                return std::string(e->get_string());
-            }
-            if (e->is_object()) {
-                if (const json::value* m = e->get_object().if_contains("message");
-                    m != nullptr && m->is_string()) {
-                    return std::string(m->get_string());
-                }
-            }
-            return writeJson(*e);
-        }
-    }
-    std::string text(body.substr(0, 300));
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-        text.pop_back();
-    }
-    return text;
+    return serverErrorText(body, {"error"});
 }
 
 AnalysisError makeError(AnalysisError::Kind kind, std::string message, int status = 0) {
@@ -299,18 +279,7 @@ asio::awaitable<ChatOutcome> OllamaClient::ask(std::shared_ptr<const std::string
         return std::make_unique<ChatReader>(*this, label, start, streaming);
     };
     HttpCallResult sent = co_await transport_->call(std::move(call), std::move(reader));
-    ChatOutcome out;
-    out.attempts = sent.attempts;
-    out.latency = msSince(start);
-    if (sent.error) {
-        out.error = std::move(sent.error);
-        co_return out;
-    }
-    ChatResult result = std::move(static_cast<ChatReader&>(*sent.reader).result());
-    result.attempts = sent.attempts;
-    result.latency = out.latency;
-    out.result = std::move(result);
-    co_return out;
+    co_return chatOutcome<ChatReader>(std::move(sent), msSince(start));
 }
 
 asio::awaitable<ChatOutcome> OllamaClient::chat(ChatRequest request) {

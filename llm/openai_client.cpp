@@ -31,32 +31,7 @@ AnalysisError makeError(AnalysisError::Kind kind, std::string message, int statu
 /// llama.cpp), {"error":"..."} (Ollama's /v1), {"detail":...} (some
 /// FastAPI servers), else the body itself, shortened.
 std::string errorText(std::string_view body) {
-    boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
-    if (!ec && v.is_object()) {
-        const json::object& o = v.get_object();
-        for (std::string_view key : {"error", "detail"}) {
-            const json::value* e = o.if_contains(key);
-            if (e == nullptr) {
-                continue;
-            }
-            if (e->is_string()) {
-                return std::string(e->get_string());
-            }
-            if (e->is_object()) {
-                if (const json::value* m = e->get_object().if_contains("message");
-                    m != nullptr && m->is_string()) {
-                    return std::string(m->get_string());
-                }
-            }
-            return writeJson(*e);
-        }
-    }
-    std::string text(body.substr(0, 300));
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-        text.pop_back();
-    }
-    return text;
+    return serverErrorText(body, {"error", "detail"});
 }
 
 /// `json_schema.name` must match ^[a-zA-Z0-9_-]{1,64}$ (OpenAI; vLLM and
@@ -286,18 +261,7 @@ asio::awaitable<ChatOutcome> OpenAiClient::ask(std::shared_ptr<const std::string
         return std::make_unique<CompletionReader>(*this, label, judgesTruncation);
     };
     HttpCallResult sent = co_await transport_->call(std::move(call), std::move(reader));
-    ChatOutcome out;
-    out.attempts = sent.attempts;
-    out.latency = msSince(start);
-    if (sent.error) {
-        out.error = std::move(sent.error);
-        co_return out;
-    }
-    ChatResult result = std::move(static_cast<CompletionReader&>(*sent.reader).result());
-    result.attempts = sent.attempts;
-    result.latency = out.latency;
-    out.result = std::move(result);
-    co_return out;
+    co_return chatOutcome<CompletionReader>(std::move(sent), msSince(start));
 }
 
 asio::awaitable<ChatOutcome> OpenAiClient::chat(ChatRequest request) {
