@@ -42,6 +42,7 @@
 #include "notify/snapshots.h"
 #include "pipeline/capture.h"
 #include "pipeline/frame_path.h"
+#include "vision/evidence_frames.h"
 #include "vision/face_analyzer.h"
 #include "vision/signals.h"
 
@@ -67,6 +68,8 @@ struct EndInfo {
 struct VisionFrame {
     DriverSignals signals;
     bool stopped = false; ///< the vision failed here: model-only from now on
+    /// --evidence: the frame as JPEG when notable (vision/evidence_frames.h).
+    std::optional<EvidenceFrame> evidence;
 };
 
 using Item = std::variant<SequenceResult, SkippedWindow, EndInfo, VisionFrame>;
@@ -104,6 +107,7 @@ struct BatchAnalyzer::Impl {
         // decided while static windows carried them forward
         EncodedSequencePtr lastSequence;
         boost::json::object lastAnalyses;
+        EvidenceFrames visionPictures; ///< the pictures of vision's alerts
 
         // --realtime: latest wins, as in `dmsd run`
         std::unique_ptr<LatestWinsPump> pump;
@@ -441,7 +445,7 @@ struct BatchAnalyzer::Impl {
                         fmt::print(stderr, "dmsd analyze: {}: vision failed at {:.3f} s: {}\n",
                                    video.name, frame->ptsS(), e.what());
                         analyzer.reset();
-                        VisionFrame stopped{tracker->current(), true};
+                        VisionFrame stopped{tracker->current(), true, std::nullopt};
                         stopped.signals.tS = frame->ptsS();
                         const std::uint64_t o = ordinal++;
                         post([this, &video, o, stopped] { onVision(video, o, stopped); });
@@ -453,11 +457,13 @@ struct BatchAnalyzer::Impl {
                         // Ask the model about this window now (event-triggered question).
                         pathRef->requestCloseWindow();
                     }
+                    VisionFrame item{now, false, std::nullopt};
+                    if (evidence_) {
+                        item.evidence = notableFrame(*frame, previous, now, config_.vision.signals);
+                    }
                     previous = now;
                     const std::uint64_t o = ordinal++;
-                    post([this, &video, o, signals = now] {
-                        onVision(video, o, VisionFrame{signals, false});
-                    });
+                    post([this, &video, o, item = std::move(item)] { onVision(video, o, item); });
                 };
             }
             FramePath path(capture, config_.sampling, config_.encode, callbacks);
@@ -755,10 +761,23 @@ struct BatchAnalyzer::Impl {
             }
             // Decided at the frame's video time; written at once (no sequence
             // line carries a vision decision).
+            if (frame.evidence) {
+                video.visionPictures.add(*frame.evidence); // before the decision it may show
+            }
             events = video.engine->observeVision(engineTime(frame.signals.tS),
                                                  visionEvidenceOf(frame.signals));
         }
         countRaised(video, events);
+        if (evidence_) {
+            // Raised by vision alone: its own frames; joined by vision: the model's.
+            std::vector<AlertEvent> byVision;
+            std::vector<AlertEvent> others;
+            for (const AlertEvent& event : events) {
+                (event.source == AlertSource::Vision ? byVision : others).push_back(event);
+            }
+            keepEvidence(video, byVision, video.visionPictures.sequence(), {});
+            keepEvidence(video, others, video.lastSequence, video.lastAnalyses);
+        }
         for (const AlertEvent& event : events) {
             writeLine(alertLine(video.name, event));
         }

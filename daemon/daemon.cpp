@@ -358,15 +358,17 @@ void Daemon::startVision() {
     }
     const std::uint64_t generation = ++visionGeneration_;
     lastVisionSignals_.reset();
+    visionFrames_.clear();
     auto stage = std::make_shared<VisionStage>(
         config().vision,
         [this, generation](const VisionResult& result) {
             // From the vision thread to the loop, where the engine lives.
-            boost::asio::post(io_, [this, generation, signals = result.signals] {
-                if (generation == visionGeneration_.load() && !stopping_) {
-                    onVisionResult(signals);
-                }
-            });
+            boost::asio::post(
+                io_, [this, generation, signals = result.signals, evidence = result.evidence] {
+                    if (generation == visionGeneration_.load() && !stopping_) {
+                        onVisionResult(signals, evidence);
+                    }
+                });
         },
         [this, generation](VisionState state, const std::string& /*reason*/) {
             // The stage has written the journal entry naming the reason.
@@ -400,7 +402,11 @@ void Daemon::stopVision() {
     }
 }
 
-void Daemon::onVisionResult(const DriverSignals& signals) {
+void Daemon::onVisionResult(const DriverSignals& signals,
+                            const std::optional<EvidenceFrame>& evidence) {
+    if (evidence) {
+        visionFrames_.add(*evidence); // before the decision it may show
+    }
     dispatch(engine_.observeVision(engineNow(), visionEvidenceOf(signals)));
     if (lastVisionSignals_ && visionOnset(*lastVisionSignals_, signals, config().vision.signals) &&
         framePath_) {
@@ -572,6 +578,7 @@ void Daemon::dispatch(const std::vector<AlertEvent>& events,
     context.decidingSequence = [this](std::uint64_t id) {
         return decidingSequence(id);
     };
+    context.visionFrames = visionFrames_.sequence();
     dispatcher_.dispatch(events, context, answersAt);
 }
 

@@ -134,7 +134,7 @@ private:
     // per-frame vision
     void startVision();
     void stopVision();
-    void onVisionResult(const DriverSignals& signals);
+    void onVisionResult(const DriverSignals& signals, const std::optional<EvidenceFrame>& evidence);
     void onVisionFailed();
 
     // analysis
@@ -203,6 +203,7 @@ private:
     std::atomic<std::shared_ptr<VisionStage>> vision_;
     std::atomic<std::uint64_t> visionGeneration_{0};
     std::optional<DriverSignals> lastVisionSignals_; ///< for onsets (vision/signals.h)
+    EvidenceFrames visionFrames_; ///< the pictures of vision's alerts (loop thread)
     std::uint64_t visionOnsets_ = 0;
 
     // analysis

@@ -51,6 +51,10 @@ struct AlertContext {
     /// JSON, while it is still among the recent ones; nullopt otherwise.
     /// Unset: never known. Called only by sinks that need it (snapshots).
     std::function<std::optional<DecidingSequence>(std::uint64_t sequenceId)> decidingSequence;
+    /// For alerts raised by the vision alone: the frames vision decided on
+    /// (the last onset and the deciding frame, vision/evidence_frames.h);
+    /// null when it kept none.
+    EncodedSequencePtr visionFrames;
 };
 
 /// One notifier, as the dispatcher sees it. Called on the daemon's loop thread.

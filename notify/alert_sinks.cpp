@@ -34,7 +34,10 @@ void SnapshotAlertSink::onAlert(const AlertEvent& event, const AlertContext& con
     SnapshotRequest request;
     request.event = event;
     request.configVersion = std::string(context.configVersion);
-    if (context.decidingSequence) {
+    if (event.source == AlertSource::Vision) {
+        // Decided on single frames, not on a model sequence: vision's own frames.
+        request.sequence = context.visionFrames;
+    } else if (context.decidingSequence) {
         if (std::optional<DecidingSequence> deciding = context.decidingSequence(event.sequenceId)) {
             request.sequence = std::move(deciding->sequence);
             request.analyses = std::move(deciding->answers);

@@ -86,6 +86,7 @@ std::string snapshotSidecarJson(const SnapshotRequest& request,
     alert["event"] = event.type == AlertEvent::Type::Raised         ? "raised"
                      : event.type == AlertEvent::Type::LevelChanged ? "level_changed"
                                                                     : "cleared";
+    alert["source"] = alertSourceName(event.source);
     alert["sequence_id"] = event.sequenceId;
     alert["engine_time_ms"] = event.at.count();
     alert["time_us"] = microsSinceEpoch(request.alertTime);

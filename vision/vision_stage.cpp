@@ -117,6 +117,7 @@ void VisionStage::run() {
 
     VisionResult result;
     std::size_t cpuCount = 0;
+    std::uint64_t processed = 0;
     while (!stopping_.load(std::memory_order_acquire)) {
         const std::uint32_t seen = wake_.load(std::memory_order_acquire);
         FramePtr frame = slot_.exchange(nullptr, std::memory_order_acq_rel);
@@ -128,8 +129,15 @@ void VisionStage::run() {
         try {
             const FaceAnalysis analysis = analyzer->analyze(lumaOf(*frame));
             const std::int64_t before = threadCpuUs();
+            std::optional<DriverSignals> previous;
+            if (processed > 0) {
+                previous = result.signals;
+            }
             result.signals = signals.update(analysis.face, frame->ptsS());
             const std::int64_t signalsUs = threadCpuUs() - before;
+            // Encoded here, off the loop and only a few times an episode
+            // (not counted in the per-frame CPU: it is not per frame).
+            result.evidence = notableFrame(*frame, previous, result.signals, settings_.signals);
             result.frameId = frame->id();
             result.ptsS = frame->ptsS();
             result.capturedAt = frame->meta().capturedAt;
@@ -138,6 +146,7 @@ void VisionStage::run() {
 
             cpuUs_[cpuCount % cpuUs_.size()] = analysis.cost.totalUs() + signalsUs;
             ++cpuCount;
+            ++processed;
             const std::size_t n = std::min(cpuCount, cpuUs_.size());
             const std::int64_t sum = std::accumulate(
                 cpuUs_.begin(), cpuUs_.begin() + static_cast<std::ptrdiff_t>(n), std::int64_t{0});

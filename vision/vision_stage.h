@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "pipeline/frame.h"
+#include "vision/evidence_frames.h"
 #include "vision/face_analyzer.h"
 #include "vision/settings.h"
 #include "vision/signals.h"
@@ -44,6 +45,9 @@ struct VisionResult {
     DriverSignals signals;
     FaceObservation face; ///< box and landmarks (for overlays and snapshots)
     AnalysisCost cost;
+    /// The frame as JPEG when it is notable (an onset, a condition turning
+    /// on: vision/evidence_frames.h), for the snapshots of vision's alerts.
+    std::optional<EvidenceFrame> evidence;
 };
 
 /// Counters and state, for GetStatus.

@@ -5,6 +5,7 @@
 // the vision onsets that close a sampling window early.
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -208,8 +209,12 @@ TEST_CASE("analyze offline: vision is deterministic, --signals lines, onsets ask
     std::vector<std::vector<json::object>> runs;
     for (int i = 0; i < 2; ++i) {
         const auto out = dir / ("out" + std::to_string(i) + ".jsonl");
-        const Run run = analyze({"--config", config, "--signals", "--output", out.string(),
-                                 (dir / "short.mp4").string()});
+        std::vector<std::string> args{"--config", config,       "--signals",
+                                      "--output", out.string(), (dir / "short.mp4").string()};
+        if (i == 1) { // the same alerts with evidence kept
+            args.insert(args.end() - 1, {"--evidence", (dir / "evidence").string()});
+        }
+        const Run run = analyze(args);
         INFO(run.output);
         REQUIRE(run.code == 0);
         runs.push_back(readLines(out));
@@ -231,6 +236,37 @@ TEST_CASE("analyze offline: vision is deterministic, --signals lines, onsets ask
         }
     }
     CHECK(drowsy);
+
+    // --evidence: the vision's DROWSINESS is shown with the frames vision
+    // decided on: the onset (eyes closed past blink_max, 4.5 s) and the
+    // deciding frame (6.0 s), not a model sequence.
+    std::vector<std::filesystem::path> drowsyEvidence;
+    for (const auto& entry : std::filesystem::directory_iterator(dir / "evidence")) {
+        if (entry.path().filename().string().ends_with("-DROWSINESS")) {
+            drowsyEvidence.push_back(entry.path());
+        }
+    }
+    REQUIRE(drowsyEvidence.size() == 1);
+    {
+        std::ifstream in(drowsyEvidence[0] / "alert.json");
+        std::stringstream text;
+        text << in.rdbuf();
+        INFO(text.str());
+        const json::object sidecar = json::parse(text.str()).as_object();
+        CHECK(sidecar.at("alert").at("source") == "vision");
+        CHECK(number(sidecar.at("video").at("t_s")) == Approx(6.0).margin(0.1));
+        CHECK_FALSE(sidecar.contains("analyses"));
+        const json::array& frames = sidecar.at("sequence").at("frames").as_array();
+        const json::array& images = sidecar.at("sequence").at("images").as_array();
+        REQUIRE(frames.size() == 2);
+        REQUIRE(images.size() == 2);
+        CHECK(number(frames[0].at("pts_s")) == Approx(4.0 + 0.5).margin(0.1));
+        CHECK(number(frames[1].at("pts_s")) == Approx(4.0 + 2.0).margin(0.1));
+        for (const json::value& image : images) {
+            CHECK(std::filesystem::file_size(drowsyEvidence[0] /
+                                             image.at("file").as_string().c_str()) > 1000);
+        }
+    }
 
     // A signals line per frame (15 fps, every_nth_frame 1), in video time.
     const auto signals = ofType(runs[0], "signals");

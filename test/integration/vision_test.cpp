@@ -1,9 +1,12 @@
 // dmsd run with the per-frame vision on a real face (test/vision/face_video.h):
-// vision alerts through the same dispatcher (D-Bus), the GetStatus vision
-// block, a reload of vision: restarting only the vision stage, and a vision
-// failure leaving the daemon running model-only.
+// vision alerts through the same dispatcher (D-Bus) with snapshots of the
+// frames vision decided on, the GetStatus vision block, a reload of vision:
+// restarting only the vision stage, and a vision failure leaving the daemon
+// running model-only.
 
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <catch2/catch.hpp>
@@ -111,6 +114,43 @@ TEST_CASE("dmsd run: vision raises DROWSINESS over D-Bus, reports itself, reload
     // The details (docs/dbus.md) carry the evidence, which names the source.
     CHECK_THAT(raised->args[4].as_string().c_str(), Catch::Contains(R"(\"source\":\"vision\")") ||
                                                         Catch::Contains(R"("source":"vision")"));
+    {
+        // Its snapshot shows what vision decided on: the frames of the closed
+        // eyes (the onset and the deciding frame), not a model sequence.
+        std::optional<std::filesystem::path> snapshot;
+        waitUntil(
+            [&] {
+                std::error_code error; // the writer makes the directory
+                for (const auto& entry :
+                     std::filesystem::directory_iterator(h.snapshotDir(), error)) {
+                    const std::string name = entry.path().filename().string();
+                    if (name.ends_with("-DROWSINESS") && name[0] != '.') {
+                        snapshot = entry.path();
+                        return true;
+                    }
+                }
+                return false;
+            },
+            10s);
+        REQUIRE(snapshot);
+        std::ifstream in(*snapshot / "alert.json");
+        std::stringstream text;
+        text << in.rdbuf();
+        INFO(text.str());
+        const json::object sidecar = json::parse(text.str()).as_object();
+        CHECK(sidecar.at("alert").at("source") == "vision");
+        const json::array& images = sidecar.at("sequence").at("images").as_array();
+        REQUIRE(!images.empty());
+        for (const json::value& image : images) {
+            CHECK(std::filesystem::file_size(*snapshot / image.at("file").as_string().c_str()) >
+                  1000);
+        }
+        for (const json::value& frame : sidecar.at("sequence").at("frames").as_array()) {
+            const double pts = frame.at("pts_s").to_number<double>();
+            CHECK(pts >= 4.0);       // the eyes closed at 4 s
+            CHECK(pts <= 4.0 + 3.5); // decided within 3.5 s
+        }
+    }
 
     json::object status = waitStatus(
         h,
