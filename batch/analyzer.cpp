@@ -91,6 +91,9 @@ struct BatchAnalyzer::Impl {
         std::size_t index = 0;
         std::string name;                        ///< as given on the command line; also the path
         std::atomic<std::size_t> outstanding{0}; ///< sequences emitted, not yet written
+        /// The engine holds an alert (the loop writes it after each item; the
+        /// frame thread reads it for vision.quiet_interval).
+        std::atomic<bool> alertRaised{false};
 
         bool started = false;
         bool done = false;
@@ -457,6 +460,13 @@ struct BatchAnalyzer::Impl {
                         // Ask the model about this window now (event-triggered question).
                         pathRef->requestCloseWindow();
                     }
+                    if (config_.vision.quietInterval.count() > 0 && pathRef != nullptr) {
+                        // As in `dmsd run`: a quiet scene and no alert raised.
+                        const bool quiet =
+                            visionQuiet(now) && !video.alertRaised.load(std::memory_order_acquire);
+                        pathRef->setWindowInterval(quiet ? config_.vision.quietInterval
+                                                         : Millis{0});
+                    }
                     VisionFrame item{now, false, std::nullopt};
                     if (evidence_) {
                         item.evidence = notableFrame(*frame, previous, now, config_.vision.signals);
@@ -655,6 +665,10 @@ struct BatchAnalyzer::Impl {
             processVision(video, *frame);
         } else {
             finishVideo(video, std::get<EndInfo>(item), VideoSummary::Status::Ok);
+        }
+        if (video.engine) {
+            video.alertRaised.store(!video.engine->activeAlerts().empty(),
+                                    std::memory_order_release);
         }
     }
 

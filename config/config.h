@@ -54,6 +54,19 @@ struct Config {
         k.crossCheck(
             {"sampling.frames_per_sequence", "sampling.interval", "capture.fps"},
             [&s] { return framesFitProblem(s.capture, s.sampling); }, "");
+        k.crossCheck(
+            {"vision.quiet_interval", "sampling.interval"},
+            [&s]() -> std::optional<std::string> {
+                const Millis quiet = s.vision.quietInterval;
+                if (quiet.count() == 0 || quiet >= s.sampling.interval) {
+                    return std::nullopt;
+                }
+                return "vision.quiet_interval " + formatDuration(quiet) +
+                       " is shorter than sampling.interval " + formatDuration(s.sampling.interval) +
+                       "; a quiet scene is asked less often, not more: use 0 (off) or at least "
+                       "sampling.interval";
+            },
+            "");
     }
 };
 

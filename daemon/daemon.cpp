@@ -278,6 +278,7 @@ void Daemon::startFramePath() {
     }
     framePath_ =
         std::make_unique<FramePath>(*source, config().sampling, config().encode, callbacks);
+    visionQuiet_ = false; // a new frame path starts at sampling.interval
     samplerThread_ = std::thread([this] { framePath_->run(samplerStop_); });
 }
 
@@ -396,6 +397,7 @@ void Daemon::stopVision() {
     // offer() on a stopped stage takes nothing.
     stage->stop();
     lastVisionSignals_.reset();
+    setVisionQuiet(false);
     if (!stopping_) {
         // The alerts only the vision held end with it; the model's stay.
         dispatch(engine_.visionStopped(engineNow()));
@@ -416,12 +418,25 @@ void Daemon::onVisionResult(const DriverSignals& signals,
         ++visionOnsets_;
     }
     lastVisionSignals_ = signals;
+    setVisionQuiet(config().vision.quietInterval.count() > 0 && visionQuiet(signals) &&
+                   engine_.activeAlerts().empty());
+}
+
+void Daemon::setVisionQuiet(bool quiet) {
+    if (quiet == visionQuiet_) {
+        return;
+    }
+    visionQuiet_ = quiet;
+    if (framePath_) {
+        framePath_->setWindowInterval(quiet ? config().vision.quietInterval : Millis{0});
+    }
 }
 
 void Daemon::onVisionFailed() {
     // Model-only from here on: the failure is the stage's journal entry and
     // `vision.state: failed` in GetStatus; the alerts only vision held end.
     lastVisionSignals_.reset();
+    setVisionQuiet(false);
     dispatch(engine_.visionStopped(engineNow()));
 }
 
@@ -711,6 +726,7 @@ StatusSnapshot Daemon::statusSnapshot() const {
         s.vision = vision->stats();
     }
     s.visionOnsets = visionOnsets_;
+    s.visionQuiet = visionQuiet_;
     return s;
 }
 

@@ -136,6 +136,9 @@ private:
     void stopVision();
     void onVisionResult(const DriverSignals& signals, const std::optional<EvidenceFrame>& evidence);
     void onVisionFailed();
+    /// Stretches the sampling window to vision.quiet_interval while vision
+    /// sees a quiet scene and no alert is raised; back at once otherwise.
+    void setVisionQuiet(bool quiet);
 
     // analysis
     void startAnalysis();
@@ -205,6 +208,7 @@ private:
     std::optional<DriverSignals> lastVisionSignals_; ///< for onsets (vision/signals.h)
     EvidenceFrames visionFrames_; ///< the pictures of vision's alerts (loop thread)
     std::uint64_t visionOnsets_ = 0;
+    bool visionQuiet_ = false; ///< the sampling window is vision.quiet_interval now
 
     // analysis
     HttpTransportPtr transport_;

@@ -48,6 +48,7 @@ boost::json::object visionJson(const StatusSnapshot& s) {
     v["frames_skipped"] = s.vision ? s.vision->framesSkipped : 0;
     v["cpu_per_frame_ms"] = s.vision ? std::round(s.vision->cpuPerFrameMs * 100.0) / 100.0 : 0.0;
     v["onsets"] = s.visionOnsets;
+    v["quiet"] = s.visionQuiet;
     const DriverSignals* latest = s.vision && s.vision->latest ? &*s.vision->latest : nullptr;
     const bool face = latest != nullptr && latest->facePresent.value;
     const auto rounded = [](double value, double scale) {

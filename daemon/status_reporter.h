@@ -78,6 +78,7 @@ struct StatusSnapshot {
     std::optional<MetricsWriterStats> metrics; ///< absent: metrics.textfile unset
     std::optional<VisionStats> vision;         ///< absent: vision.enabled is false
     std::uint64_t visionOnsets = 0; ///< vision onsets that closed a sampling window early
+    bool visionQuiet = false;       ///< windows stretched to vision.quiet_interval now
 };
 
 class StatusReporter {

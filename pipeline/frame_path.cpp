@@ -23,6 +23,12 @@ FramePath::Step FramePath::pumpOnce(std::chrono::milliseconds timeout) {
         if (callbacks_.onFrame) {
             callbacks_.onFrame(pulled.frame);
         }
+        if (const std::int64_t ms = windowIntervalMs_.load(std::memory_order_acquire);
+            ms != appliedIntervalMs_) {
+            sampler_.setInterval(ms != 0 ? std::chrono::milliseconds(ms)
+                                         : sampler_.settings().interval);
+            appliedIntervalMs_ = ms;
+        }
         deliver(sampler_.push(std::move(pulled.frame)));
         if (closeRequested_.exchange(false, std::memory_order_acq_rel)) {
             std::vector<SamplerOutput> early = sampler_.closeNow();

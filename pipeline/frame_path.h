@@ -59,6 +59,11 @@ public:
     /// frame (MotionSampler::closeNow): an event worth asking the model about
     /// at once. Any thread; requests before that frame count once.
     void requestCloseWindow() { closeRequested_.store(true, std::memory_order_release); }
+    /// The sampling window from the next frame on (MotionSampler::setInterval);
+    /// 0: `sampling.interval` again. Any thread (vision's quiet scenes).
+    void setWindowInterval(std::chrono::milliseconds interval) {
+        windowIntervalMs_.store(interval.count(), std::memory_order_release);
+    }
     /// Windows closed early by requestCloseWindow().
     std::uint64_t windowsClosedEarly() const { return closedEarly_.load(); }
 
@@ -83,6 +88,8 @@ private:
     std::atomic<std::uint64_t> framesEncoded_{0};
     std::atomic<std::uint64_t> encodeErrors_{0};
     std::atomic<bool> closeRequested_{false};
+    std::atomic<std::int64_t> windowIntervalMs_{0}; ///< setWindowInterval(); 0: configured
+    std::int64_t appliedIntervalMs_ = 0;            ///< what the sampler has (frame thread)
     std::atomic<std::uint64_t> closedEarly_{0};
 };
 

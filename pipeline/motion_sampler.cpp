@@ -181,6 +181,10 @@ void MotionSampler::addToWindow(SampledFrame&& sampled) {
     last_ = std::move(sampled);
 }
 
+void MotionSampler::setInterval(std::chrono::milliseconds interval) {
+    intervalS_ = std::max(0.001, std::chrono::duration<double>(interval).count());
+}
+
 std::vector<SamplerOutput> MotionSampler::closeNow() {
     std::vector<SamplerOutput> out;
     if (windowOpen_ && windowFrames_ >= 2) {

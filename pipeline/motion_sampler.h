@@ -84,6 +84,9 @@ public:
     /// motion (an event worth asking about happened in it), if it holds at
     /// least 2 frames; the next frame starts a new window. Nothing otherwise.
     std::vector<SamplerOutput> closeNow();
+    /// The length of windows from now on, the one in progress included (it
+    /// closes at the first frame past its start + \a interval); at least 1 ms.
+    void setInterval(std::chrono::milliseconds interval);
     /// Forgets the window in progress and the last analysed frame (e.g. after
     /// the camera was restarted: the next window is analysed).
     void reset();

@@ -49,6 +49,9 @@ struct VisionSettings {
     int everyNthFrame = 1;    ///< look at every Nth captured frame
     int detectInterval = 5;   ///< frames looked at between full detections
     int downscaleWidth = 320; ///< width of the image the detector and tracker see
+    /// Sampling window while vision sees a quiet scene (visionQuiet) and no
+    /// alert is raised; 0: off (every window is `sampling.interval`).
+    Millis quietInterval{0};
     SignalThresholds signals;
 
     friend bool operator==(const VisionSettings&, const VisionSettings&) = default;
@@ -61,6 +64,7 @@ struct VisionSettings {
         k.integer("every_nth_frame", s.everyNthFrame, 1, 100);
         k.integer("detect_interval", s.detectInterval, 1, 1000);
         k.integer("downscale_width", s.downscaleWidth, 80, 7680);
+        k.duration("quiet_interval", s.quietInterval, 0ms, 1min);
         k.number("ear_closed", s.signals.earClosed, 0.0, 1.0);
         k.duration("blink_max", s.signals.blinkMax, 0ms, 10s);
         k.duration("eyes_closed_after", s.signals.eyesClosedAfter, 100ms, 1min);

@@ -42,6 +42,12 @@ double mouthAspectRatio(const FaceLandmarks& landmarks) {
     return heights / (2.0 * width);
 }
 
+bool visionQuiet(const DriverSignals& s) {
+    return s.facePresent.value && s.facePresent.confidence > 0.0 && !s.eyesClosed.value &&
+           !s.outsideCone && !s.yawning && !s.eyesClosedLong && !s.perclosHigh && !s.offRoadLong &&
+           !s.faceAbsentLong && !s.yawningOften;
+}
+
 bool visionOnset(const DriverSignals& before, const DriverSignals& now,
                  const SignalThresholds& thresholds) {
     // Durations are differences of frame times: a microsecond of slack keeps

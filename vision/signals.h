@@ -110,6 +110,12 @@ struct DriverSignals {
     bool yawningOften = false;   ///< yawnsInWindow >= `yawns_drowsy`
 };
 
+/// Nothing for the model to add that vision would not see first: a face
+/// present, the eyes open, the head inside the cone, no yawn, none of the
+/// engine's vision conditions. `vision.quiet_interval` stretches the
+/// sampling window while this holds (docs/vision.md, "Quiet scenes").
+bool visionQuiet(const DriverSignals& signals);
+
 /// A vision onset worth asking the model about at once (the daemon and
 /// `analyze` close the sampling window early on it): between two successive
 /// frames' signals, the eyes stayed closed past `blink_max` (not a blink),

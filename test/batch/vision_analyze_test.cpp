@@ -57,10 +57,11 @@ std::string writeAwakeScript(const TempDir& dir) {
     return path.string();
 }
 
-/// The default configuration but for the model server's address.
-std::string writeConfig(const TempDir& dir, const std::string& url) {
-    const auto path = dir / "dmsd.yaml";
-    std::ofstream(path) << "version: \"vision-e2e\"\nllm: { url: \"" << url << "\" }\n";
+/// The default configuration but for the model server's address (and \a extra YAML lines).
+std::string writeConfig(const TempDir& dir, const std::string& url, const std::string& extra = "",
+                        const std::string& name = "dmsd.yaml") {
+    const auto path = dir / name;
+    std::ofstream(path) << "version: \"vision-e2e\"\nllm: { url: \"" << url << "\" }\n" << extra;
     return path.string();
 }
 
@@ -238,8 +239,8 @@ TEST_CASE("analyze offline: vision is deterministic, --signals lines, onsets ask
     CHECK(drowsy);
 
     // --evidence: the vision's DROWSINESS is shown with the frames vision
-    // decided on: the onset (eyes closed past blink_max, 4.5 s) and the
-    // deciding frame (6.0 s), not a model sequence.
+    // decided on (the onset, eyes closed past blink_max, and the deciding
+    // frame), not a model sequence.
     std::vector<std::filesystem::path> drowsyEvidence;
     for (const auto& entry : std::filesystem::directory_iterator(dir / "evidence")) {
         if (entry.path().filename().string().ends_with("-DROWSINESS")) {
@@ -254,14 +255,24 @@ TEST_CASE("analyze offline: vision is deterministic, --signals lines, onsets ask
         INFO(text.str());
         const json::object sidecar = json::parse(text.str()).as_object();
         CHECK(sidecar.at("alert").at("source") == "vision");
-        CHECK(number(sidecar.at("video").at("t_s")) == Approx(6.0).margin(0.1));
+        // The evidence is that of the raise on the alert line of the same run.
+        std::optional<double> raisedAt;
+        for (const json::object& alert : alerts1) {
+            if (alert.at("kind") == "DROWSINESS" && alert.at("event") == "raised") {
+                raisedAt = number(alert.at("t_s"));
+            }
+        }
+        REQUIRE(raisedAt);
+        CHECK(number(sidecar.at("video").at("t_s")) == Approx(*raisedAt).margin(0.001));
         CHECK_FALSE(sidecar.contains("analyses"));
         const json::array& frames = sidecar.at("sequence").at("frames").as_array();
         const json::array& images = sidecar.at("sequence").at("images").as_array();
         REQUIRE(frames.size() == 2);
         REQUIRE(images.size() == 2);
-        CHECK(number(frames[0].at("pts_s")) == Approx(4.0 + 0.5).margin(0.1));
-        CHECK(number(frames[1].at("pts_s")) == Approx(4.0 + 2.0).margin(0.1));
+        // Frames of the closure (from 4 s): an onset or condition, then the deciding frame.
+        CHECK(number(frames[0].at("pts_s")) >= 4.0);
+        CHECK(number(frames[0].at("pts_s")) < *raisedAt);
+        CHECK(number(frames[1].at("pts_s")) == Approx(*raisedAt).margin(0.001));
         for (const json::value& image : images) {
             CHECK(std::filesystem::file_size(drowsyEvidence[0] /
                                              image.at("file").as_string().c_str()) > 1000);
@@ -313,4 +324,60 @@ TEST_CASE("analyze offline: vision is deterministic, --signals lines, onsets ask
     };
     CHECK(endsNear(4.0 + 0.5));
     CHECK(endsNear(11.0 + 0.5));
+}
+
+TEST_CASE("analyze: vision.quiet_interval asks a quiet scene less often, an onset at once",
+          "[vision]") {
+    std::string problem;
+    if (!driverStills(640, 480, &problem)) {
+        WARN("skipped: " << problem);
+        return;
+    }
+    TempDir dir("dmsd-vision-quiet");
+    FaceVideoSpec spec;
+    spec.segments = {{10.0, DriverScene::Attentive},
+                     {4.0, DriverScene::EyesClosed},
+                     {2.0, DriverScene::Attentive}};
+    generateFaceVideo(dir / "quiet.mp4", spec);
+    Emulator emulator({"--slots", "4", "--script", writeAwakeScript(dir)});
+    struct Outcome {
+        std::vector<double> ends; ///< sequence ends, video time
+        std::optional<double> drowsy;
+    };
+    const auto runWith = [&](const std::string& extra, const std::string& name) {
+        const auto out = dir / (name + ".jsonl");
+        const Run run =
+            analyze({"--config", writeConfig(dir, emulator.url(), extra, name + ".yaml"),
+                     "--output", out.string(), (dir / "quiet.mp4").string()});
+        INFO(run.output);
+        REQUIRE(run.code == 0);
+        Outcome outcome;
+        const auto lines = readLines(out);
+        for (const json::object& line : ofType(lines, "sequence")) {
+            outcome.ends.push_back(number(line.at("t_end_s")));
+        }
+        for (const json::object& alert : ofType(lines, "alert")) {
+            if (alert.at("kind") == "DROWSINESS" && alert.at("event") == "raised") {
+                outcome.drowsy = number(alert.at("t_s"));
+            }
+        }
+        return outcome;
+    };
+    const Outcome off = runWith("", "off");
+    const Outcome quiet = runWith("vision: { quiet_interval: 6s }\n", "quiet");
+    const auto attentive = [](const Outcome& o) {
+        return std::count_if(o.ends.begin(), o.ends.end(), [](double end) { return end < 10.0; });
+    };
+    INFO("sequence ends off: " << json::serialize(json::value_from(off.ends)));
+    INFO("sequence ends quiet: " << json::serialize(json::value_from(quiet.ends)));
+    // 10 s of an attentive driver: a window every 2 s without, every 6 s with it.
+    CHECK(attentive(off) >= 4);
+    CHECK(attentive(quiet) <= 2);
+    // The eyes closing still closes the window at once (blink_max 0.5 s), and
+    // vision's DROWSINESS comes at the same time either way.
+    CHECK(std::any_of(quiet.ends.begin(), quiet.ends.end(),
+                      [](double end) { return end > 10.49 && end < 10.75; }));
+    REQUIRE(off.drowsy);
+    REQUIRE(quiet.drowsy);
+    CHECK(*quiet.drowsy == Approx(*off.drowsy).margin(0.1));
 }

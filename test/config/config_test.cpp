@@ -411,6 +411,16 @@ TEST_CASE("frames per sequence must fit in one interval", "[config][errors]") {
     CHECK(valid("capture: { fps: 2 }\nsampling: { frames_per_sequence: 4 }").capture.fps == 2);
 }
 
+TEST_CASE("vision.quiet_interval is off or at least sampling.interval", "[config][errors]") {
+    CHECK(onlyError("vision:\n  quiet_interval: 1s\n") ==
+          "main.yaml:2:19: vision.quiet_interval: vision.quiet_interval 1s is shorter than "
+          "sampling.interval 2s; a quiet scene is asked less often, not more: use 0 (off) or at "
+          "least sampling.interval");
+    CHECK(valid("vision: { quiet_interval: 6s }").vision.quietInterval == 6s);
+    CHECK(valid("vision: { quiet_interval: 2s }").vision.quietInterval == 2s);
+    CHECK(valid("vision: { quiet_interval: 0 }").vision.quietInterval == 0s);
+}
+
 TEST_CASE("llm.options.seed may be unset by a later file", "[config]") {
     CHECK_FALSE(valid("").llm.model.options.seed);
     const ConfigLoad result = load({{"main.yaml", "llm: { options: { seed: 7 } }"},

@@ -240,3 +240,28 @@ TEST_CASE("closeNow closes the window in progress as an analysed sequence", "[sa
     }
     CHECK(rest.order == std::vector<char>{'S'});
 }
+
+TEST_CASE("setInterval stretches the window in progress and the next; back at once", "[sampler]") {
+    // A moving scene at 10 fps: every window is analysed, so its ends show the interval.
+    MotionSampler sampler(settings(1000, 4, 0.02, 10000));
+    std::vector<double> ends;
+    auto feed = [&](std::uint64_t from, std::uint64_t to) {
+        for (std::uint64_t id = from; id < to; ++id) {
+            for (auto& output : sampler.push(lumaFrame(id, id % 2 ? 40 : 200))) {
+                ends.push_back(std::get<SampledSequence>(output).tEndS);
+            }
+        }
+    };
+    feed(0, 15); // one window of 1 s closed ([0, 1)), the next open since 1.0
+    REQUIRE(ends.size() == 1);
+    sampler.setInterval(Millis(3000));
+    feed(15, 70); // the open window lasts 3 s ([1, 4)), then [4, 7)
+    sampler.setInterval(Millis(1000));
+    feed(70, 95); // [7, 8), [8, 9): 1 s again from the window in progress
+    REQUIRE(ends.size() == 5);
+    CHECK(ends[0] == Approx(1.0));
+    CHECK(ends[1] == Approx(4.0));
+    CHECK(ends[2] == Approx(7.0));
+    CHECK(ends[3] == Approx(8.0));
+    CHECK(ends[4] == Approx(9.0));
+}

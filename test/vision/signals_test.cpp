@@ -386,3 +386,25 @@ TEST_CASE("vision onsets: eyes closed past a blink, the head leaving the cone, t
     CHECK(onsets[1] == Approx(3.3));
     CHECK(onsets[2] == Approx(5.8));
 }
+
+TEST_CASE("visionQuiet: an attentive face only; any closure, turn, absence or condition is not",
+          "[vision]") {
+    SignalTracker tracker(defaults());
+    CHECK_FALSE(visionQuiet(tracker.current())); // nothing seen yet
+    double t = 0.0;
+    for (; t < 1.0; t += 1.0 / 15) {
+        tracker.update(face(0.3), t);
+    }
+    CHECK(visionQuiet(tracker.current()));
+    CHECK_FALSE(visionQuiet(tracker.update(face(0.05), t))); // eyes closed
+    t += 1.0 / 15;
+    tracker.update(face(0.3), t);
+    t += 1.0 / 15;
+    CHECK(visionQuiet(tracker.update(face(0.3), t)));
+    HeadPose away;
+    away.yawDeg = 60.0;
+    t += 1.0 / 15;
+    CHECK_FALSE(visionQuiet(tracker.update(face(0.3, 0.05, away), t))); // outside the cone
+    t += 1.0 / 15;
+    CHECK_FALSE(visionQuiet(tracker.update(noFace(), t))); // no face
+}
