@@ -84,6 +84,7 @@ TEST_CASE("GetStatus's vision block: disabled, running with a face, failed", "[s
                                           "frames_skipped",
                                           "cpu_per_frame_ms",
                                           "onsets",
+                                          "quiet",
                                           "face_present",
                                           "ear",
                                           "perclos",
@@ -93,6 +94,7 @@ TEST_CASE("GetStatus's vision block: disabled, running with a face, failed", "[s
         json::parse(StatusReporter::json(f.s)).as_object().at("vision").as_object();
     CHECK(keys(vision) == fields);
     CHECK(vision.at("state") == "disabled");
+    CHECK(vision.at("quiet") == false);
     CHECK(vision.at("face_present").is_null());
     CHECK(vision.at("ear").is_null());
 
@@ -111,6 +113,7 @@ TEST_CASE("GetStatus's vision block: disabled, running with a face, failed", "[s
     stats.latest = signals;
     f.s.vision = stats;
     f.s.visionOnsets = 2;
+    f.s.visionQuiet = true;
     vision = json::parse(StatusReporter::json(f.s)).as_object().at("vision").as_object();
     CHECK(keys(vision) == fields);
     CHECK(vision.at("state") == "running");
@@ -118,6 +121,7 @@ TEST_CASE("GetStatus's vision block: disabled, running with a face, failed", "[s
     CHECK(vision.at("frames_skipped") == 3);
     CHECK(vision.at("cpu_per_frame_ms").to_number<double>() == Approx(4.24));
     CHECK(vision.at("onsets") == 2);
+    CHECK(vision.at("quiet") == true);
     CHECK(vision.at("face_present") == true);
     CHECK(vision.at("ear").to_number<double>() == Approx(0.29));
     CHECK(vision.at("perclos").to_number<double>() == Approx(0.05));
