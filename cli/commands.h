@@ -21,6 +21,7 @@ int runDaemon(Args args);      ///< dmsd run
 int runAnalyze(Args args);     ///< dmsd analyze
 int runCheckConfig(Args args); ///< dmsd check-config
 int runReport(Args args);      ///< dmsd report (alert intervals from analyze's output)
+int runProbe(Args args);       ///< dmsd probe (measures the model server, recommends settings)
 int runSample(Args args);      ///< dmsd sample (capture + sampling only; prints sequences)
 int runStatus(Args args);      ///< dmsd status (GetStatus of the running daemon over D-Bus)
 

@@ -16,6 +16,7 @@ void printUsage(std::FILE* out) {
                     "                    [--realtime] [--quiet] VIDEO...\n"
                     "       dmsd report  [--html FILE] [--csv FILE] [--quiet] IN.jsonl...\n"
                     "       dmsd check-config PATH...\n"
+                    "       dmsd probe   [--config PATH] [--write DROPIN]\n"
                     "       dmsd sample  [--config PATH] [--source SOURCE] [--frames N]\n"
                     "       dmsd status  [--json] [--address BUS]\n"
                     "       dmsd version\n");
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
     }
     if (command == "check-config") {
         return runCheckConfig(args);
+    }
+    if (command == "probe") {
+        return runProbe(args);
     }
     if (command == "sample") {
         return runSample(args);
