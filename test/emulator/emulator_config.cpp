@@ -100,6 +100,7 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
     std::vector<std::string> models;
     std::vector<std::string> faults;
     std::vector<std::string> tokensPerImage;
+    std::vector<std::string> lastImageOnly;
     std::string overflow;
     std::optional<std::uint64_t> seed;
     int port = 0;
@@ -129,6 +130,7 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
         ("preloaded", po::bool_switch(&config.preloaded), "models start loaded")
         ("oversize-bytes", po::value(&config.oversizeBytes)->default_value(config.oversizeBytes), "body size of the oversize fault")
         ("tokens-per-image", po::value(&tokensPerImage), "N or NAME=N, repeatable: prompt tokens per image (default 256)")
+        ("last-image-only", po::value(&lastImageOnly), "NAME, repeatable: that --model sees only the last image of a request")
         ("num-ctx", po::value(&config.numCtx)->default_value(config.numCtx), "default num_ctx")
         ("chunk-chars", po::value(&config.chunkChars)->default_value(config.chunkChars), "characters per streamed piece")
         ("api-key", po::value(&config.apiKey), "require Authorization: Bearer KEY (else 401)")
@@ -241,6 +243,20 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
             return fail("--tokens-per-image \"" + t + "\": no --model " + named.name);
         }
         it->tokensPerImage = value;
+    }
+    for (const auto& name : lastImageOnly) {
+        ModelSpec named;
+        try {
+            named = parseModelSpec(name);
+        } catch (const std::exception& e) {
+            return fail(e.what());
+        }
+        auto it = std::find_if(config.models.begin(), config.models.end(),
+                               [&](const ModelSpec& m) { return m.name == named.name; });
+        if (it == config.models.end()) {
+            return fail("--last-image-only \"" + name + "\": no --model " + named.name);
+        }
+        it->lastImageOnly = true;
     }
     for (const auto& f : faults) {
         auto eq = f.find('=');

@@ -40,6 +40,10 @@ struct ModelSpec {
     std::string name; ///< with tag, e.g. "llava:7b-v1.6-mistral-q2_K" or "foo:latest"
     std::vector<std::string> capabilities;
     std::optional<int> tokensPerImage; ///< `--tokens-per-image NAME=N`; unset: the default
+    /// `--last-image-only NAME`: the model sees only the last image of a
+    /// request (as some servers feed a model that takes one image): it
+    /// answers from that image and the others cost no tokens.
+    bool lastImageOnly = false;
     bool has(std::string_view capability) const;
 };
 

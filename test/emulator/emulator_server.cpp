@@ -715,6 +715,7 @@ struct RequestRecord {
     std::int64_t promptTokens = 0; ///< reported (after truncation)
     bool truncated = false;        ///< the prompt did not fit the context: its head was cut
     int imagesDropped = 0;         ///< images cut with it
+    int imagesIgnored = 0;         ///< images a last-image-only model did not see
     std::string analysis;
     std::string model;
     bool stream = true;
@@ -1764,6 +1765,18 @@ private:
             auto p = static_cast<double>(pixels);
             rec.meanRgb = Rgb{sumR / p, sumG / p, sumB / p};
         }
+        if (m->spec.lastImageOnly && colours.size() > 1) {
+            // The model is given the last image alone: it answers from it,
+            // and the others cost nothing.
+            rec.imagesIgnored = static_cast<int>(colours.size() - 1);
+            colours.erase(colours.begin(), colours.end() - 1);
+            const auto& last = colours.back();
+            rec.meanRgb = last && last->pixels > 0
+                              ? std::optional<Rgb>(Rgb{last->r / double(last->pixels),
+                                                       last->g / double(last->pixels),
+                                                       last->b / double(last->pixels)})
+                              : std::nullopt;
+        }
         rec.prompt = user.substr(0, 500);
         rec.promptChars = codePoints(user);
         rec.promptMentions = faceStatesMentioned(user);
@@ -1780,7 +1793,8 @@ private:
         const int perImage = m->spec.tokensPerImage.value_or(cfg_.tokensPerImage);
         const auto textTokens = static_cast<std::int64_t>((system.size() + user.size() + 3) / 4);
         const auto userTokens = static_cast<std::int64_t>((user.size() + 3) / 4);
-        std::int64_t promptTokens = textTokens + static_cast<std::int64_t>(rec.images) * perImage;
+        std::int64_t promptTokens =
+            textTokens + static_cast<std::int64_t>(colours.size()) * perImage;
         const std::int64_t context = rec.openai ? cfg_.context : numCtxOf(*m, cr.options);
         bool overflowError = false;
         if (!rec.loadOnly && context > 0 && promptTokens > context) {
@@ -2146,6 +2160,7 @@ private:
             line["prompt_tokens"] = rec.promptTokens;
             line["truncated"] = rec.truncated;
             line["images_dropped"] = rec.imagesDropped;
+            line["images_ignored"] = rec.imagesIgnored;
             line["prompt_chars"] = rec.promptChars;
             json::array mentions;
             for (const auto& s : rec.promptMentions) {

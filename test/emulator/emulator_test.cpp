@@ -526,6 +526,35 @@ TEST_CASE("script rules pick answers by image colour and prompt") {
     CHECK(std::string(lines[5].at("prompt").as_string()).find("SLEEPY") != std::string::npos);
 }
 
+TEST_CASE("a last-image-only model answers from the last image, which alone costs tokens") {
+    dmsd::test::TempDir dir;
+    const auto script = (dir / "script.json").string();
+    const auto log = (dir / "log.jsonl").string();
+    std::ofstream(script) << R"({"rules": [
+        {"analysis": "face_state", "color": [255, 0, 0], "tolerance": 60,
+         "answer": {"state": "SLEEPY", "eyes_closed": true, "yawning": false, "confidence": 0.8}}]})";
+    Emulator e({"--seed", "1", "--script", script, "--log", log, "--model", kModel,
+                "--last-image-only", kModel, "--tokens-per-image", "100"});
+    const auto red = solidJpeg(64, 48, 255, 0, 0);
+    const auto blue = solidJpeg(64, 48, 0, 0, 255);
+    // Two blue frames, then red: the model sees the red one only.
+    CHECK(answerOf(e.chat(chatBody("face_state", {blue, blue, red}))).at("state") == "SLEEPY");
+    // Red, then blue: the red frames go unseen.
+    CHECK(answerOf(e.chat(chatBody("face_state", {red, red, blue}))).at("state") == "AWAKE");
+    const auto lines = chatLines(log);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].at("images") == 3);
+    CHECK(lines[0].at("images_ignored") == 2);
+    const auto oneImage = lines[0].at("prompt_tokens").to_number<std::int64_t>();
+    // The text costs a token per 4 bytes, the one image seen 100.
+    CHECK(oneImage < 100 + 20);
+    CHECK(oneImage >= 100);
+
+    // Without the flag the same model sees all three (mean colour: not red).
+    Emulator all({"--seed", "1", "--script", script, "--model", kModel});
+    CHECK(answerOf(all.chat(chatBody("face_state", {blue, blue, red}))).at("state") == "AWAKE");
+}
+
 TEST_CASE("max-images 1 rejects several images per message like mllama") {
     Emulator e({"--seed", "1", "--max-images", "1"});
     const auto img = solidJpeg(32, 32, 10, 10, 10);
