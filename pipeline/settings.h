@@ -85,7 +85,7 @@ struct EncodeSettings {
     ImageLayout layout = ImageLayout::Separate;
     /// Longest side in pixels of each image the model receives (the frame
     /// scaled down keeping its aspect; a mosaic as a whole); 0: the capture size.
-    int maxSide = 0;
+    int maxSide = 336;
 
     friend bool operator==(const EncodeSettings&, const EncodeSettings&) = default;
 
