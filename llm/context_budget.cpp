@@ -48,7 +48,7 @@ std::int64_t llavaNextTokens(int width, int height) {
         if (effective > bestEffective || (effective == bestEffective && wasted < bestWasted)) {
             bestEffective = effective;
             bestWasted = wasted;
-            tiles = (gw / 336) * (gh / 336);
+            tiles = static_cast<std::int64_t>(gw / 336) * (gh / 336);
         }
     }
     return 576 * (1 + tiles);
