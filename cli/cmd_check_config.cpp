@@ -1,11 +1,14 @@
+#include <algorithm>
 #include <exception>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "config/loader.h"
+#include "llm/context_budget.h"
 
 namespace dmsd::cli {
 namespace {
@@ -18,6 +21,54 @@ void printCheckConfigUsage(std::FILE* out) {
                "  (to check a new drop-in before renaming it into conf.d).\n"
                "  --print  also print the effective configuration (JSON, itself valid YAML)\n"
                "  Exit status: 0 valid, 1 invalid (every error is listed), 2 usage error.\n");
+}
+
+/// The context budget judged with the documented estimate of tokens per image
+/// (llm/context_budget.h; docs/tuning.md, "Context budget"): a warning when
+/// the configuration as written does not fit the context, and when even the
+/// fit within llm.context's limits keeps fewer frames or the mosaic, or
+/// cannot fit at all.
+std::vector<std::string> budgetWarnings(const Config& config) {
+    const LlmSettings& llm = config.llm;
+    const auto [width, height] =
+        scaledToMaxSide(config.capture.width, config.capture.height, config.encode.maxSide);
+    ImageTokenEstimate estimate = estimateImageTokens(llm.model.name, width, height);
+    if (llm.model.context.tokensPerImage) {
+        estimate = {*llm.model.context.tokensPerImage, "llm.context.tokens_per_image"};
+    }
+    BudgetNeed need;
+    need.api = llm.server.api;
+    const bool ollama = need.api == LlmApi::Ollama;
+    need.context = ollama ? llm.model.options.numCtx : llm.model.context.size;
+    need.frames = config.sampling.framesPerSequence;
+    need.layout = config.encode.layout;
+    need.tokensPerImage = estimate.tokens;
+    need.promptTokens = estimateTextTokens(budgetPrompt(config.analyses, need.frames));
+    need.numPredict = llm.model.options.numPredict;
+    const BudgetPlan plan = planContextBudget(need, llm.model.context);
+    std::vector<std::string> warnings;
+    if (plan.fitsAsConfigured) {
+        return warnings;
+    }
+    const int images = need.layout == ImageLayout::Mosaic ? 1 : need.frames;
+    warnings.push_back(fmt::format(
+        "the context budget does not fit: {} image{} of {}x{} x {} tokens ({}) + about {} "
+        "tokens of prompt + {} (llm.options.num_predict) = {} tokens, beyond the context of {} "
+        "({}); dmsd learns the real figure from the server at start. Fit: {}",
+        images, images == 1 ? "" : "s", width, height, estimate.tokens, estimate.basis,
+        need.promptTokens, need.numPredict, plan.needed, plan.context,
+        ollama ? "llm.options.num_ctx" : "llm.context.size", plan.change));
+    if (plan.frames || plan.layout || !plan.fits) {
+        warnings.push_back(fmt::format(
+            "sampling.frames_per_sequence {} x {} tokens per image cannot fit within {} tokens "
+            "({}): lower encode.max_side, the frames per sequence, or choose a model that "
+            "spends fewer tokens per image",
+            need.frames, estimate.tokens,
+            ollama ? std::max<std::int64_t>(plan.context, llm.model.context.maxNumCtx)
+                   : plan.context,
+            ollama ? "llm.context.max_num_ctx" : "the server's context, llm.context.size"));
+    }
+    return warnings;
 }
 
 int checkConfig(Args args) {
@@ -64,6 +115,10 @@ int checkConfig(Args args) {
     }
     fmt::print("configuration valid: {}; files: {}\n", summary(*load.config),
                fmt::join(names, ", "));
+    // Valid all the same (exit 0): the daemon fits what it can at start.
+    for (const std::string& warning : budgetWarnings(*load.config)) {
+        fmt::print(stderr, "dmsd check-config: warning: {}\n", warning);
+    }
     if (print) {
         fmt::print("{}", effectiveConfigJson(*load.config));
     }

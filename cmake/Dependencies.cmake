@@ -15,7 +15,8 @@ pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 # GLib comes with GStreamer; base/ uses its SHA-256 (GChecksum).
 pkg_check_modules(GLIB REQUIRED IMPORTED_TARGET glib-2.0)
 # vision/: dlib (HOG face detector, correlation tracker, 68-point shape
-# predictor) through the CMake config Debian ships; OpenCV for the resize and
+# predictor) through the CMake config Debian ships; OpenCV for the resizes
+# (vision/, and pipeline/ scaling frames to encode.max_side) and
 # solvePnP only (core, imgproc, calib3d), so nothing else of OpenCV is linked.
 find_package(dlib REQUIRED CONFIG)
 find_package(OpenCV REQUIRED CONFIG COMPONENTS core imgproc calib3d)

@@ -16,6 +16,7 @@
 #include "config/loader.h"
 #include "llm/analysis.h"
 #include "notify/alert_sinks.h"
+#include "pipeline/jpeg_encoder.h"
 
 namespace dmsd {
 
@@ -276,8 +277,9 @@ void Daemon::startFramePath() {
         samplerSource_ = seams_.wrapFrameSource(*capture_, samplerStop_);
         source = samplerSource_.get();
     }
+    runningFrameFit_ = frameFit_;
     framePath_ =
-        std::make_unique<FramePath>(*source, config().sampling, config().encode, callbacks);
+        std::make_unique<FramePath>(*source, effectiveSampling(), effectiveEncode(), callbacks);
     visionQuiet_ = false; // a new frame path starts at sampling.interval
     samplerThread_ = std::thread([this] { framePath_->run(samplerStop_); });
 }
@@ -462,6 +464,7 @@ void Daemon::startAnalysis() {
     }
     if (newClient) {
         client_ = createModelClient(transport_, llm.model);
+        clientNumCtx_ = llm.model.options.numCtx;
         // The health state stays as it was until the new client's check says
         // otherwise: a reload must not make State flap to degraded and back.
         if (!health_.modelOk) {
@@ -513,6 +516,9 @@ void Daemon::onResult(SequenceResult result) {
                                error->kind == AnalysisError::Kind::Timeout;
         }
     }
+    if (!anyAnswer && failure != nullptr) {
+        learnContext(*shared);
+    }
     if (anyAnswer) {
         failedSequences_ = 0;
     } else if (failure != nullptr) {
@@ -545,6 +551,9 @@ void Daemon::onResult(SequenceResult result) {
 }
 
 void Daemon::onModelCheck(const ModelCheck& check) {
+    if (check.usable() && client_ && client_ != budgetClient_) {
+        startBudget();
+    }
     if (check.usable() && failedSequences_ >= kFailedSequences) {
         return; // reachable, but its answers keep failing: only an answer ends that
     }
@@ -574,6 +583,180 @@ void Daemon::setModelHealth(bool ok, const std::string& problem) {
     health_.modelProblem = problem;
     dispatch(engine_.observeAnalyzer(engineNow(), ok));
     updateState();
+}
+
+// ---------------------------------------------------------------- context budget
+
+SamplingSettings Daemon::effectiveSampling() const {
+    SamplingSettings sampling = config().sampling;
+    if (frameFit_.frames) {
+        sampling.framesPerSequence = *frameFit_.frames;
+    }
+    return sampling;
+}
+
+EncodeSettings Daemon::effectiveEncode() const {
+    EncodeSettings encode = config().encode;
+    if (frameFit_.layout) {
+        encode.layout = *frameFit_.layout;
+    }
+    return encode;
+}
+
+void Daemon::startBudget() {
+    budgetClient_ = client_;
+    const std::uint64_t generation = ++budgetGeneration_;
+    budget_ = ContextReport{};
+    // An image as the model receives them: capture size scaled to
+    // encode.max_side (a mosaic is no larger). Its content does not change
+    // what it costs, so a grey frame serves.
+    const int width = config().capture.width;
+    const int height = config().capture.height;
+    FramePtr grey = Frame::fromI420(std::vector<std::uint8_t>(Frame::i420Size(width, height), 128),
+                                    width, height, FrameMeta{});
+    std::string error;
+    std::optional<JpegImage> image = encodeI420Scaled(grey->planes(), config().encode.jpegQuality,
+                                                      config().encode.maxSide, &error);
+    if (!image) {
+        budget_.state = ContextReport::State::Failed;
+        budget_.problem = error;
+        return;
+    }
+    const int imageWidth = image->width;
+    const int imageHeight = image->height;
+    // The longest text: the combined question about the configured frames.
+    boost::asio::co_spawn(
+        io_,
+        measureBudget(client_, generation,
+                      budgetPrompt(config().analyses, config().sampling.framesPerSequence),
+                      std::move(*image), imageWidth, imageHeight),
+        boost::asio::detached);
+}
+
+boost::asio::awaitable<void> Daemon::measureBudget(ModelClientPtr client, std::uint64_t generation,
+                                                   BudgetPrompt prompt, JpegImage image, int width,
+                                                   int height) {
+    PromptMeasurement measured = co_await client->measurePrompt(prompt.system, prompt.user, image);
+    if (stopping_ || generation != budgetGeneration_) {
+        co_return; // another client or configuration measures afresh
+    }
+    const LlmSettings& llm = config().llm;
+    if (measured.contextFull && llm.server.api == LlmApi::Ollama && llm.model.context.fit &&
+        llm.model.context.maxNumCtx > clientNumCtx_) {
+        // One image and the text alone fill num_ctx (an old configuration's
+        // 2048 with llava-1.6): measure again with the ceiling, over the same
+        // connections. The model is loaded with it once; the fit then loads
+        // it with what it chose.
+        ModelSettings wide = llm.model;
+        wide.options.numCtx = llm.model.context.maxNumCtx;
+        ModelClientPtr wideClient = createModelClient(transport_, wide);
+        measured = co_await wideClient->measurePrompt(std::move(prompt.system),
+                                                      std::move(prompt.user), std::move(image));
+        if (stopping_ || generation != budgetGeneration_) {
+            co_return;
+        }
+    }
+    onBudgetMeasured(measured, width, height);
+}
+
+void Daemon::onBudgetMeasured(const PromptMeasurement& measured, int width, int height) {
+    budget_.imageWidth = width;
+    budget_.imageHeight = height;
+    budget_.numPredict = config().llm.model.options.numPredict;
+    if (!measured.ok()) {
+        budget_.state = ContextReport::State::Failed;
+        budget_.problem = measured.error->message;
+        log::write(log::Priority::Warning,
+                   fmt::format("Context budget of model {} on {} not measured ({}): the "
+                               "configuration is used as it is",
+                               config().llm.model.name, config().llm.server.url, budget_.problem),
+                   {}, {{"DMS_EVENT", "context_budget"}, {"DMS_DETAIL", budget_.problem}});
+        return;
+    }
+    budgetMeasured_ = measured;
+    budget_.state = ContextReport::State::Measured;
+    budget_.tokensPerImage = measured.tokensPerImage();
+    budget_.promptTokens = measured.textTokens;
+    fitBudget();
+}
+
+void Daemon::fitBudget() {
+    const LlmSettings& llm = config().llm;
+    BudgetNeed need;
+    need.api = llm.server.api;
+    // Planned from the configuration as written, so that the fit is the same
+    // whichever client (the configured or an earlier fitted one) measured.
+    need.context = need.api == LlmApi::Ollama ? llm.model.options.numCtx
+                                              : learnedContext_.value_or(llm.model.context.size);
+    need.frames = config().sampling.framesPerSequence;
+    need.layout = config().encode.layout;
+    need.tokensPerImage = budget_.tokensPerImage;
+    need.promptTokens = budget_.promptTokens;
+    need.numPredict = llm.model.options.numPredict;
+    const BudgetPlan plan = planContextBudget(need, llm.model.context);
+    budget_.plan = plan;
+
+    frameFit_ = FrameFit{plan.frames, plan.layout};
+    if (frameFit_ != runningFrameFit_ && framePath_) {
+        stopFramePath();
+        startFramePath();
+    }
+    const int numCtx = plan.numCtx.value_or(llm.model.options.numCtx);
+    if (need.api == LlmApi::Ollama && numCtx != clientNumCtx_) {
+        // A client with the fitted num_ctx over the same connections; its
+        // warm-up loads the model with it, and it is not measured again.
+        ModelSettings model = llm.model;
+        model.options.numCtx = numCtx;
+        client_ = createModelClient(transport_, model);
+        clientNumCtx_ = numCtx;
+        budgetClient_ = client_;
+        modelHealth_.watch(client_);
+        if (scheduler_) {
+            scheduler_->shutdown();
+        }
+        scheduler_ = AnalysisScheduler::create(io_.get_executor(), client_, llm.scheduler,
+                                               config().analyses);
+        pump_.setTarget(LatestWinsPump::submitTo(scheduler_));
+    }
+
+    const std::string line = fmt::format(
+        "Context budget of model {}: {} tokens per image ({}x{}), {} tokens of prompt, {} to "
+        "answer: {} of {} tokens per request; {}",
+        llm.model.name, budget_.tokensPerImage, budget_.imageWidth, budget_.imageHeight,
+        budget_.promptTokens, need.numPredict, plan.needed,
+        plan.context > 0 ? std::to_string(plan.context) : std::string("unknown"),
+        plan.changed()
+            ? "fitted: " + plan.change
+            : (plan.fitsAsConfigured ? std::string("fits") : "does not fit: " + plan.change));
+    log::write(plan.fitsAsConfigured ? log::Priority::Info
+               : plan.fits           ? log::Priority::Notice
+                                     : log::Priority::Warning,
+               line, {},
+               {{"DMS_EVENT", "context_budget"},
+                {"DMS_PER_IMAGE", std::to_string(budget_.tokensPerImage)},
+                {"DMS_CONTEXT_NEEDED", std::to_string(plan.needed)},
+                {"DMS_CONTEXT", std::to_string(plan.context)},
+                {"DMS_CONTEXT_CHANGE", plan.change}});
+}
+
+void Daemon::learnContext(const SequenceResult& result) {
+    if (config().llm.server.api != LlmApi::OpenAi ||
+        budget_.state != ContextReport::State::Measured) {
+        return;
+    }
+    for (AnalysisKind kind : kAllAnalyses) {
+        const AnalysisError* error = result.answers.error(kind);
+        if (error == nullptr || error->kind != AnalysisError::Kind::HttpStatus ||
+            error->httpStatus != 400) {
+            continue;
+        }
+        if (const auto context = contextInError(error->message);
+            context && *context > 0 && context != learnedContext_) {
+            learnedContext_ = *context;
+            fitBudget();
+            return;
+        }
+    }
 }
 
 // ---------------------------------------------------------------- decisions
@@ -727,6 +910,7 @@ StatusSnapshot Daemon::statusSnapshot() const {
     }
     s.visionOnsets = visionOnsets_;
     s.visionQuiet = visionQuiet_;
+    s.context = budget_;
     return s;
 }
 
@@ -824,6 +1008,18 @@ void Daemon::apply(const Config& /*next*/, const std::vector<ConfigPart>& parts)
     const bool llmChanged = contains(parts, ConfigPart::Llm);
     // The frames' layout comes with each sequence: encode needs no new scheduler.
     const bool schedulerChanged = llmChanged || contains(parts, ConfigPart::Analyses);
+    // What an image costs, and what fits, is measured again for the new
+    // settings: the fit's changes end here, and come back if still needed.
+    const bool budgetChanged =
+        framePathChanged || llmChanged || contains(parts, ConfigPart::Analyses);
+    if (budgetChanged) {
+        frameFit_ = {};
+        learnedContext_.reset();
+        budgetClient_.reset();
+        ++budgetGeneration_;
+        budget_ = ContextReport{};
+    }
+    const ModelClientPtr clientBefore = client_;
     if (framePathChanged) {
         stopFramePath();
     }
@@ -837,6 +1033,9 @@ void Daemon::apply(const Config& /*next*/, const std::vector<ConfigPart>& parts)
     }
     if (schedulerChanged) {
         startAnalysis();
+    }
+    if (budgetChanged && client_ == clientBefore && client_ && health_.modelOk) {
+        startBudget(); // the same client: no health check will start it
     }
     if (contains(parts, ConfigPart::Alerts)) {
         engine_.updateRules(config().alerts);

@@ -45,6 +45,7 @@
 #include "daemon/status_reporter.h"
 #include "daemon/systemd_notify.h"
 #include "llm/analysis_scheduler.h"
+#include "llm/context_budget.h"
 #include "llm/latest_wins.h"
 #include "llm/model_backend.h"
 #include "llm/model_health.h"
@@ -147,6 +148,21 @@ private:
     void onModelCheck(const ModelCheck& check);
     void setModelHealth(bool ok, const std::string& problem);
 
+    // context budget (llm/context_budget.h, docs/tuning.md "Context budget")
+    /// Measures what an image costs on client_ (once per client), then fits.
+    void startBudget();
+    boost::asio::awaitable<void> measureBudget(ModelClientPtr client, std::uint64_t generation,
+                                               BudgetPrompt prompt, JpegImage image, int width,
+                                               int height);
+    void onBudgetMeasured(const PromptMeasurement& measured, int width, int height);
+    /// Plans from the last measurement and applies what the plan changes.
+    void fitBudget();
+    /// A server's refusal naming its context (OpenAI API): learn it and fit again.
+    void learnContext(const SequenceResult& result);
+    /// The frame path's settings: the configuration's, with the fit's changes.
+    SamplingSettings effectiveSampling() const;
+    EncodeSettings effectiveEncode() const;
+
     // decisions and notifiers
     /// Sends \a events to every sink. \a answersAt: when the answers that caused
     /// them were complete (the alert path's start).
@@ -213,11 +229,27 @@ private:
     // analysis
     HttpTransportPtr transport_;
     ModelClientPtr client_;
+    int clientNumCtx_ = 0;  ///< the num_ctx client_ asks with (the fit may raise it)
     LlmSettings clientLlm_; ///< what transport_, client_ and scheduler_ were made for
     AnalysisSchedulerPtr scheduler_;
     LatestWinsPump pump_;
     ModelHealthWatcher modelHealth_;
     std::optional<Clock::time_point> modelLostAt_;
+    /// The client the budget was measured with (a new client measures again).
+    ModelClientPtr budgetClient_;
+    std::uint64_t budgetGeneration_ = 0;
+    ContextReport budget_;
+    PromptMeasurement budgetMeasured_;
+    /// The server's context as it named it in a refusal (OpenAI API).
+    std::optional<std::int64_t> learnedContext_;
+    /// The fit's changes to the frame path, and those the running one was built with.
+    struct FrameFit {
+        std::optional<int> frames;
+        std::optional<ImageLayout> layout;
+        friend bool operator==(const FrameFit&, const FrameFit&) = default;
+    };
+    FrameFit frameFit_;
+    FrameFit runningFrameFit_;
     /// Sequences in a row without any usable answer (errors of any kind but
     /// cancellation); reset by an answer or a new client.
     int failedSequences_ = 0;

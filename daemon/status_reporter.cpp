@@ -35,6 +35,34 @@ namespace {
 
 /// GetStatus's `vision` block: always there, with `null` for what is not
 /// measured (no face, the stage not running).
+/// `model.context`: what an image costs on the server and what the fit chose.
+boost::json::object contextJson(const ContextReport& c) {
+    json::object out{{"state", contextStateName(c.state)}};
+    if (c.state == ContextReport::State::Failed) {
+        out["problem"] = c.problem;
+    }
+    if (c.state != ContextReport::State::Measured) {
+        return out;
+    }
+    const BudgetPlan& p = c.plan;
+    out["per_image"] = c.tokensPerImage;
+    out["image"] = fmt::format("{}x{}", c.imageWidth, c.imageHeight);
+    out["prompt"] = c.promptTokens;
+    out["num_predict"] = c.numPredict;
+    out["needed"] = p.needed;
+    out["context"] = p.context;
+    out["fits"] = p.fits;
+    out["change"] = p.change;
+    out["num_ctx"] = p.numCtx ? json::value(*p.numCtx) : json::value(nullptr);
+    out["frames_per_sequence"] = p.frames ? json::value(*p.frames) : json::value(nullptr);
+    out["layout"] =
+        p.layout ? json::value(choiceName(ChoiceNames<ImageLayout>(kImageLayoutNames), *p.layout))
+                 : json::value(nullptr);
+    out["needed_after"] = p.neededAfter;
+    out["context_after"] = p.contextAfter;
+    return out;
+}
+
 boost::json::object visionJson(const StatusSnapshot& s) {
     namespace json = boost::json;
     json::object v;
@@ -128,7 +156,8 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
                      {"model", config.llm.model.name},
                      {"usable", s.health.modelOk},
                      {"problem", s.health.modelOk ? std::string() : s.health.modelProblem},
-                     {"connections_opened", s.llm.client.connectionsOpened}};
+                     {"connections_opened", s.llm.client.connectionsOpened},
+                     {"context", contextJson(s.context)}};
     if (s.lastAnalysisUs) {
         status["last_analysis_us"] = *s.lastAnalysisUs;
     }

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "daemon/ota_supervisor.h"
 #include "daemon/systemd_notify.h"
+#include "llm/context_budget.h"
 #include "llm/llm_metrics.h"
 #include "notify/alert_dispatcher.h"
 #include "notify/can_notifier.h"
@@ -79,6 +80,7 @@ struct StatusSnapshot {
     std::optional<VisionStats> vision;         ///< absent: vision.enabled is false
     std::uint64_t visionOnsets = 0; ///< vision onsets that closed a sampling window early
     bool visionQuiet = false;       ///< windows stretched to vision.quiet_interval now
+    ContextReport context;          ///< the context budget (GetStatus model.context)
 };
 
 class StatusReporter {

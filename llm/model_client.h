@@ -92,6 +92,20 @@ struct ClientStats {
     std::uint64_t truncatedAnswers = 0;
 };
 
+/// The prompt tokens the server counts for one text, alone and with one
+/// image: what an image costs of the context (llm/context_budget.h).
+struct PromptMeasurement {
+    std::int64_t textTokens = 0;      ///< the text alone
+    std::int64_t withImageTokens = 0; ///< the same text and one image
+    std::optional<AnalysisError> error;
+    /// The error is that one image and the text already fill the context.
+    bool contextFull = false;
+    bool ok() const { return !error; }
+    std::int64_t tokensPerImage() const {
+        return withImageTokens > textTokens ? withImageTokens - textTokens : 0;
+    }
+};
+
 /// True when the server's error says the model takes one image per message
 /// (llama3.2-vision: "this model only supports one image while more than one
 /// image requested"; v0.6: "vision model only supports a single image per message").
@@ -110,6 +124,18 @@ public:
     /// Loads the model with the same options as every request, so the first
     /// real question does not pay the load time. The error, if any.
     virtual boost::asio::awaitable<std::optional<AnalysisError>> warmUp() = 0;
+
+    /// Asks the server what \a image costs: the prompt tokens of \a system and
+    /// \a user with the image (asked first), then without it (one generated
+    /// token each, never judged as truncated). Each system prompt starts with
+    /// its own marker ("Measurement 1.", "Measurement 2."), so a server's
+    /// prompt cache (Ollama and llama.cpp reuse a common prefix and count only
+    /// what they evaluate) cannot hide the text: at most the chat template's
+    /// first tokens and the marker's first word are reused by the second
+    /// request, which then counts a few tokens less and the image a few more
+    /// (the safe side).
+    virtual boost::asio::awaitable<PromptMeasurement>
+    measurePrompt(std::string system, std::string user, JpegImage image) = 0;
 
     /// Aborts every request of this client (queued or open) with Cancelled and
     /// closes its connections (shutdown). The client stays usable.

@@ -55,8 +55,9 @@ std::string canonicalModel(std::string_view name) {
 class ChatReader final : public ResponseReader {
 public:
     ChatReader(const OllamaClient& client, std::string what, Clock::time_point start,
-               bool streaming)
-        : client_(client), what_(std::move(what)), start_(start), streaming_(streaming) {}
+               bool streaming, bool judgesTruncation)
+        : client_(client), what_(std::move(what)), start_(start), streaming_(streaming),
+          judgesTruncation_(judgesTruncation) {}
 
     bool readsLines() const override { return true; }
 
@@ -153,7 +154,7 @@ public:
                                                         what_, client_.url())),
                 Retry::Once};
         }
-        if (auto why = client_.truncation(result_)) {
+        if (auto why = judgesTruncation_ ? client_.truncation(result_) : std::nullopt) {
             client_.transport()->countTruncated();
             return std::pair{makeError(K::InvalidAnswer, fmt::format("{}: {}", what_, *why)),
                              Retry::No};
@@ -168,6 +169,7 @@ private:
     std::string what_;
     Clock::time_point start_;
     bool streaming_;
+    bool judgesTruncation_;
     ChatResult result_;
     bool done_ = false;
     std::optional<std::string> serverError_;
@@ -267,7 +269,8 @@ std::optional<std::string> OllamaClient::truncation(const ChatResult& result) co
 
 asio::awaitable<ChatOutcome> OllamaClient::ask(std::shared_ptr<const std::string> body,
                                                std::string what, Clock::time_point deadline,
-                                               bool streaming, std::string deadlineText) {
+                                               bool streaming, std::string deadlineText,
+                                               bool judgesTruncation) {
     const Clock::time_point start = Clock::now();
     HttpCall call;
     call.path = "/api/chat";
@@ -275,8 +278,9 @@ asio::awaitable<ChatOutcome> OllamaClient::ask(std::shared_ptr<const std::string
     call.what = std::move(what);
     call.deadline = deadline;
     call.deadlineText = std::move(deadlineText);
-    HttpTransport::ReaderFactory reader = [this, label = call.what, start, streaming] {
-        return std::make_unique<ChatReader>(*this, label, start, streaming);
+    HttpTransport::ReaderFactory reader = [this, label = call.what, start, streaming,
+                                           judgesTruncation] {
+        return std::make_unique<ChatReader>(*this, label, start, streaming, judgesTruncation);
     };
     HttpCallResult sent = co_await transport_->call(std::move(call), std::move(reader));
     co_return chatOutcome<ChatReader>(std::move(sent), msSince(start));
@@ -509,6 +513,60 @@ asio::awaitable<std::optional<AnalysisError>> OllamaClient::warmUp() {
                      placement_->size > 0 ? placement_->sizeVram * 100 / placement_->size : 0);
     }
     co_return std::nullopt;
+}
+
+asio::awaitable<PromptMeasurement> OllamaClient::measurePrompt(std::string system, std::string user,
+                                                               JpegImage image) {
+    auto self = shared_from_this();
+    PromptMeasurement measured;
+    // num_predict 1: only the prompt's count is wanted. num_predict is no
+    // load option, so the model stays loaded as the warm-up left it.
+    json::object options = optionsJson_;
+    options["num_predict"] = 1;
+    std::vector<JpegImage> images{std::move(image)};
+    const std::string withImageSystem = "Measurement 1. " + system;
+    const std::string textSystem = "Measurement 2. " + system;
+    ChatBodyParts parts;
+    parts.model = model_.name;
+    parts.userPrompt = user;
+    parts.options = &options;
+    parts.keepAlive = &keepAlive_;
+    parts.systemPrompt = withImageSystem;
+    parts.images = &images;
+    auto withImage = std::make_shared<const std::string>(buildChatBody(parts));
+    parts.systemPrompt = textSystem;
+    parts.images = nullptr;
+    auto textOnly = std::make_shared<const std::string>(buildChatBody(parts));
+    const milliseconds budget = std::max(transport_->settings().timeout, kWarmUpMinimum);
+    std::string what = "context budget (one image)";
+    ChatOutcome first =
+        co_await ask(std::move(withImage), std::move(what), Clock::now() + budget, false, {},
+                     false); // one token asked: "length" is the expected end
+    if (first.error) {
+        measured.error = std::move(first.error);
+        co_return measured;
+    }
+    what = "context budget (text)";
+    ChatOutcome second =
+        co_await ask(std::move(textOnly), std::move(what), Clock::now() + budget, false, {}, false);
+    if (second.error) {
+        measured.error = std::move(second.error);
+        co_return measured;
+    }
+    measured.withImageTokens = first.result->promptTokens;
+    measured.textTokens = second.result->promptTokens;
+    if (const std::int64_t context = model_.options.numCtx;
+        context > 0 && measured.withImageTokens >= context) {
+        // The server kept the prompt's tail: the count is the context, not the image.
+        measured.contextFull = true;
+        measured.error = AnalysisError{
+            AnalysisError::Kind::InvalidAnswer, 0,
+            fmt::format("context budget: one image and the prompt fill the context of {} "
+                        "tokens on {} ({} prompt tokens reported): what an image costs cannot "
+                        "be measured; raise llm.options.num_ctx",
+                        context, url_, measured.withImageTokens)};
+    }
+    co_return measured;
 }
 
 void OllamaClient::cancelAll() {

@@ -42,6 +42,8 @@ public:
     boost::asio::awaitable<ChatOutcome> chat(ChatRequest request) override;
     boost::asio::awaitable<HealthReport> checkHealth() override;
     boost::asio::awaitable<std::optional<AnalysisError>> warmUp() override;
+    boost::asio::awaitable<PromptMeasurement> measurePrompt(std::string system, std::string user,
+                                                            JpegImage image) override;
     void cancelAll() override;
     ClientStats stats() const override;
     const std::string& url() const override { return url_; }
@@ -83,7 +85,8 @@ private:
     boost::asio::awaitable<ChatOutcome> ask(std::shared_ptr<const std::string> body,
                                             std::string what,
                                             std::chrono::steady_clock::time_point deadline,
-                                            bool streaming, std::string deadlineText = {});
+                                            bool streaming, std::string deadlineText = {},
+                                            bool judgesTruncation = true);
     boost::asio::awaitable<Plain> plain(boost::beast::http::verb verb, std::string_view path,
                                         std::shared_ptr<const std::string> body,
                                         std::chrono::steady_clock::time_point deadline);

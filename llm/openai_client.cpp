@@ -394,6 +394,55 @@ asio::awaitable<std::optional<AnalysisError>> OpenAiClient::warmUp() {
     co_return std::nullopt;
 }
 
+asio::awaitable<PromptMeasurement> OpenAiClient::measurePrompt(std::string system, std::string user,
+                                                               JpegImage image) {
+    auto self = shared_from_this();
+    PromptMeasurement measured;
+    std::vector<JpegImage> images{std::move(image)};
+    const std::string withImageSystem = "Measurement 1. " + system;
+    const std::string textSystem = "Measurement 2. " + system;
+    OpenAiBodyParts parts;
+    parts.model = model_.name;
+    parts.userPrompt = user;
+    parts.options = &model_.options;
+    parts.maxTokens = 1; // only usage.prompt_tokens is wanted
+    parts.systemPrompt = withImageSystem;
+    parts.images = &images;
+    auto withImage = std::make_shared<const std::string>(buildOpenAiChatBody(parts));
+    parts.systemPrompt = textSystem;
+    parts.images = nullptr;
+    auto textOnly = std::make_shared<const std::string>(buildOpenAiChatBody(parts));
+    const milliseconds budget = std::max(transport_->settings().timeout, milliseconds(120000));
+    std::string what = "context budget (one image)";
+    ChatOutcome first =
+        co_await ask(std::move(withImage), std::move(what), Clock::now() + budget, {}, false);
+    if (first.error) {
+        measured.error = std::move(first.error);
+        co_return measured;
+    }
+    what = "context budget (text)";
+    ChatOutcome second =
+        co_await ask(std::move(textOnly), std::move(what), Clock::now() + budget, {}, false);
+    if (second.error) {
+        measured.error = std::move(second.error);
+        co_return measured;
+    }
+    measured.withImageTokens = first.result->promptTokens;
+    measured.textTokens = second.result->promptTokens;
+    if (const std::int64_t context = model_.context.size;
+        context > 0 && measured.withImageTokens >= context) {
+        // The server kept the prompt's tail: the count is the context, not the image.
+        measured.contextFull = true;
+        measured.error = AnalysisError{
+            AnalysisError::Kind::InvalidAnswer, 0,
+            fmt::format("context budget: one image and the prompt fill the context of {} "
+                        "tokens on {} ({} prompt tokens reported): what an image costs cannot "
+                        "be measured; raise the server's context (and llm.context.size)",
+                        context, url_, measured.withImageTokens)};
+    }
+    co_return measured;
+}
+
 void OpenAiClient::cancelAll() {
     transport_->cancelAll();
 }

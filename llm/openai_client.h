@@ -54,6 +54,8 @@ public:
     boost::asio::awaitable<ChatOutcome> chat(ChatRequest request) override;
     boost::asio::awaitable<HealthReport> checkHealth() override;
     boost::asio::awaitable<std::optional<AnalysisError>> warmUp() override;
+    boost::asio::awaitable<PromptMeasurement> measurePrompt(std::string system, std::string user,
+                                                            JpegImage image) override;
     void cancelAll() override;
     ClientStats stats() const override;
     const std::string& url() const override { return url_; }

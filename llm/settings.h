@@ -68,7 +68,7 @@ struct ModelOptions {
     double temperature = 0.1;
     int topK = 10;
     double topP = 0.5;
-    int numCtx = 2048;
+    int numCtx = 8192;
     int numPredict = 256;
     std::optional<int> seed;
     std::optional<int> numGpu;    ///< layers offloaded to the GPU; unset: the server decides
@@ -90,11 +90,36 @@ struct ModelOptions {
     }
 };
 
+/// `llm.context:`: how the budget is checked and fitted.
+struct ContextSettings {
+    /// Fit the configuration to the context at start (false: only report).
+    bool fit = true;
+    /// Ollama: the largest `num_ctx` the fit may raise it to (0: never raise).
+    int maxNumCtx = 16384;
+    /// OpenAI API: the server's context in tokens (llama.cpp `--ctx-size`,
+    /// vLLM `--max-model-len`); 0: unknown until the server names it in an error.
+    int size = 0;
+    /// check-config's figure of tokens per image; unset: the model's family estimate.
+    std::optional<int> tokensPerImage;
+
+    friend bool operator==(const ContextSettings&, const ContextSettings&) = default;
+
+    template <class Self, class Keys>
+    static void describe(Self& s, Keys& k) {
+        k.boolean("fit", s.fit);
+        k.integer("max_num_ctx", s.maxNumCtx, 0, 131072);
+        k.integer("size", s.size, 0, 1048576);
+        k.optionalInteger("tokens_per_image", s.tokensPerImage, 1, 65536);
+    }
+};
+
 /// What is asked of the server: the model and how it runs.
 struct ModelSettings {
     std::string name = "llava:7b-v1.6-mistral-q2_K";
     Millis keepAlive{300000};
     ModelOptions options;
+    /// The context budget's limits (llm/context_budget.h).
+    ContextSettings context;
 
     friend bool operator==(const ModelSettings&, const ModelSettings&) = default;
 };
@@ -161,6 +186,7 @@ struct LlmSettings {
         k.duration("keep_alive", s.model.keepAlive, 0ms, 24h);
         k.section("options", s.model.options);
         k.section("cache", s.scheduler.cache);
+        k.section("context", s.model.context);
         k.duration("connect_timeout", s.server.connectTimeout, 100ms, 1min);
         k.duration("first_byte_timeout", s.server.firstByteTimeout, 0ms, 1h);
         k.duration("idle_timeout", s.server.idleTimeout, 0ms, 1h);

@@ -1,9 +1,12 @@
 #include "pipeline/jpeg_encoder.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <opencv2/core/mat.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "base/base64.h"
 #include "pipeline/tj_handle.h"
@@ -50,6 +53,32 @@ void scalePlane(const std::uint8_t* src, int srcStride, int srcW, int srcH, std:
     }
 }
 
+/// \a image scaled to \a width x \a height, packed I420. OpenCV's area
+/// interpolation is a box filter for downscaling (every source pixel counts,
+/// no aliasing from skipped rows), on each plane in place of its stride.
+std::vector<std::uint8_t> scaleI420(const I420View& image, int width, int height) {
+    std::vector<std::uint8_t> out(Frame::i420Size(width, height));
+    const int cw = (width + 1) / 2;
+    const int ch = (height + 1) / 2;
+    std::uint8_t* dst = out.data();
+    const std::array<std::array<int, 4>, 3> sizes = {{
+        {image.width, image.height, width, height},
+        {image.chromaWidth(), image.chromaHeight(), cw, ch},
+        {image.chromaWidth(), image.chromaHeight(), cw, ch},
+    }};
+    for (std::size_t plane = 0; plane < 3; ++plane) {
+        const auto& [sw, sh, dw, dh] = sizes[plane];
+        // cv::Mat over the frame's own bytes: no copy of the source; OpenCV
+        // does not write through a source Mat.
+        const cv::Mat src(sh, sw, CV_8UC1, const_cast<std::uint8_t*>(image.data[plane]),
+                          static_cast<std::size_t>(image.stride[plane]));
+        cv::Mat target(dh, dw, CV_8UC1, dst);
+        cv::resize(src, target, target.size(), 0, 0, cv::INTER_AREA);
+        dst += static_cast<std::ptrdiff_t>(dw) * dh;
+    }
+    return out;
+}
+
 } // namespace
 
 std::optional<JpegImage> encodeI420(const I420View& image, int quality, std::string* error) {
@@ -94,6 +123,24 @@ std::optional<JpegImage> encodeI420(const I420View& image, int quality, std::str
     return jpeg;
 }
 
+std::optional<JpegImage> encodeI420Scaled(const I420View& image, int quality, int maxSide,
+                                          std::string* error) {
+    const auto [width, height] = scaledToMaxSide(image.width, image.height, maxSide);
+    if (width == image.width && height == image.height) {
+        return encodeI420(image, quality, error);
+    }
+    const std::vector<std::uint8_t> scaled = scaleI420(image, width, height);
+    const std::size_t luma = static_cast<std::size_t>(width) * static_cast<std::size_t>(height);
+    const std::size_t chroma =
+        static_cast<std::size_t>((width + 1) / 2) * static_cast<std::size_t>((height + 1) / 2);
+    I420View view;
+    view.data = {scaled.data(), scaled.data() + luma, scaled.data() + luma + chroma};
+    view.stride = {width, (width + 1) / 2, (width + 1) / 2};
+    view.width = width;
+    view.height = height;
+    return encodeI420(view, quality, error);
+}
+
 MosaicLayout mosaicLayout(std::size_t count, int frameWidth, int frameHeight) {
     MosaicLayout layout;
     count = std::max<std::size_t>(count, 1);
@@ -105,12 +152,13 @@ MosaicLayout mosaicLayout(std::size_t count, int frameWidth, int frameHeight) {
     return layout;
 }
 
-FramePtr composeMosaic(const std::vector<FramePtr>& frames) {
+FramePtr composeMosaic(const std::vector<FramePtr>& frames, int maxSide) {
     if (frames.empty() || !frames.front()) {
         return nullptr;
     }
-    const MosaicLayout layout =
-        mosaicLayout(frames.size(), frames.front()->width(), frames.front()->height());
+    const auto [frameWidth, frameHeight] =
+        scaledToMaxSide(frames.front()->width(), frames.front()->height(), maxSide);
+    const MosaicLayout layout = mosaicLayout(frames.size(), frameWidth, frameHeight);
     const int width = layout.width();
     const int height = layout.height();
     const int cw = width / 2;
@@ -156,7 +204,10 @@ std::optional<JpegImage> JpegEncoder::encode(const Frame& frame) {
         ++cacheHits_;
         return found->second->second;
     }
-    auto image = encodeI420(frame.planes(), settings_.jpegQuality, &lastError_);
+    // Scaled to encode.max_side here, once per frame: the frame itself keeps
+    // its full size for the vision stage and the snapshots.
+    auto image =
+        encodeI420Scaled(frame.planes(), settings_.jpegQuality, settings_.maxSide, &lastError_);
     if (!image) {
         return std::nullopt;
     }
@@ -176,6 +227,7 @@ namespace {
 struct MosaicMaker {
     std::vector<FramePtr> frames;
     int quality = 85;
+    int maxSide = 0;
     std::mutex mutex;
     bool done = false;
     std::optional<JpegImage> image;
@@ -184,7 +236,7 @@ struct MosaicMaker {
         std::lock_guard lock(mutex);
         if (!done) {
             done = true;
-            if (FramePtr mosaic = composeMosaic(frames)) {
+            if (FramePtr mosaic = composeMosaic(frames, maxSide)) {
                 image = encodeI420(mosaic->planes(), quality);
             }
             frames.clear(); // release the captured buffers once encoded
@@ -203,6 +255,7 @@ EncodedSequencePtr JpegEncoder::encodeSequence(const SampledSequence& sequence) 
     encoded->frames.reserve(sequence.frames.size());
     auto maker = std::make_shared<MosaicMaker>();
     maker->quality = settings_.jpegQuality;
+    maker->maxSide = settings_.maxSide;
     for (const SampledFrame& sampled : sequence.frames) {
         encoded->frames.push_back(sampled.info);
         maker->frames.push_back(sampled.frame);

@@ -3,7 +3,8 @@
 /// \file
 /// JPEG encoding straight from the I420 planes (TurboJPEG
 /// tjCompressFromYUVPlanes: no colour conversion, strides respected), each
-/// frame at most once, and the mosaic layout (the sequence's frames tiled
+/// frame at most once (scaled down to encode.max_side first, with OpenCV's
+/// area interpolation), and the mosaic layout (the sequence's frames tiled
 /// into one I420 image, encoded once).
 
 #include <cstdint>
@@ -29,6 +30,11 @@ inline constexpr int kJpegFlags = 2048 /* TJFLAG_FASTDCT */;
 std::optional<JpegImage> encodeI420(const I420View& image, int quality,
                                     std::string* error = nullptr);
 
+/// encodeI420() of \a image scaled down (OpenCV area interpolation) so that
+/// its longer side is at most \a maxSide (encode.max_side; 0: as it is).
+std::optional<JpegImage> encodeI420Scaled(const I420View& image, int quality, int maxSide,
+                                          std::string* error);
+
 /// Grid of a mosaic: `columns` x `rows` tiles of `tileWidth` x `tileHeight`.
 struct MosaicLayout {
     int columns = 1;
@@ -46,8 +52,10 @@ struct MosaicLayout {
 MosaicLayout mosaicLayout(std::size_t count, int frameWidth, int frameHeight);
 
 /// Tiles \a frames (box-filtered down to the tile size, on the Y, U and V
-/// planes) into one I420 frame; unused tiles are black. Null if \a frames is empty.
-FramePtr composeMosaic(const std::vector<FramePtr>& frames);
+/// planes) into one I420 frame; unused tiles are black. Null if \a frames is
+/// empty. The mosaic is laid out for the first frame scaled to \a maxSide
+/// (encode.max_side; 0: its own size), so it is no larger than one such frame.
+FramePtr composeMosaic(const std::vector<FramePtr>& frames, int maxSide = 0);
 
 /// Encodes frames and sequences for one consumer thread. Not thread-safe
 /// (its cache is not locked); the makeMosaic function it puts in an

@@ -66,6 +66,29 @@ std::optional<ValueProblem> evenSizeProblem(const int& size) {
                         "even numbers"};
 }
 
+std::optional<ValueProblem> maxSideProblem(const int& maxSide) {
+    if (maxSide == 0 || maxSide >= 32) {
+        return std::nullopt;
+    }
+    return ValueProblem{
+        fmt::format("{} pixels is too small for an image a model can read", maxSide),
+        "0 (the capture size) or 32..7680"};
+}
+
+std::pair<int, int> scaledToMaxSide(int width, int height, int maxSide) {
+    const int longer = std::max(width, height);
+    if (maxSide <= 0 || longer <= maxSide) {
+        return {width, height};
+    }
+    // Rounded to the nearest even size: 4:2:0 planes need whole chroma samples.
+    auto scale = [&](int side) {
+        const long long scaled =
+            (static_cast<long long>(side) * maxSide + longer / 2) / longer; // rounded
+        return std::max(2, static_cast<int>(scaled) & ~1);
+    };
+    return {scale(width), scale(height)};
+}
+
 std::optional<std::string> framesFitProblem(const CaptureSettings& capture,
                                             const SamplingSettings& sampling) {
     const long long available = capture.fps * sampling.interval.count() / 1000;

@@ -22,6 +22,14 @@ std::optional<std::string> sourceProblem(std::string_view source);
 /// Problem with a frame width or height: 4:2:0 frames need an even size.
 std::optional<ValueProblem> evenSizeProblem(const int& size);
 
+/// Problem with `encode.max_side`: 0 (the capture size) or at least 32 pixels.
+std::optional<ValueProblem> maxSideProblem(const int& maxSide);
+
+/// The size \a width x \a height scaled down so that its longer side is at
+/// most \a maxSide (aspect kept, even sizes, at least 2); unchanged when
+/// \a maxSide is 0 or not smaller than the longer side.
+std::pair<int, int> scaledToMaxSide(int width, int height, int maxSide);
+
 struct CaptureSettings {
     /// v4l2:DEVICE | file:PATH | test:PATTERN | pipeline:GST-LAUNCH-DESCRIPTION
     std::string source = "v4l2:/dev/video0";
@@ -75,6 +83,9 @@ inline constexpr std::array<std::pair<std::string_view, ImageLayout>, 2> kImageL
 struct EncodeSettings {
     int jpegQuality = 85;
     ImageLayout layout = ImageLayout::Separate;
+    /// Longest side in pixels of each image the model receives (the frame
+    /// scaled down keeping its aspect; a mosaic as a whole); 0: the capture size.
+    int maxSide = 336;
 
     friend bool operator==(const EncodeSettings&, const EncodeSettings&) = default;
 
@@ -82,6 +93,7 @@ struct EncodeSettings {
     static void describe(Self& s, Keys& k) {
         k.integer("jpeg_quality", s.jpegQuality, 1, 100);
         k.choice("layout", s.layout, ChoiceNames<ImageLayout>(kImageLayoutNames));
+        k.integer("max_side", s.maxSide, 0, 7680, maxSideProblem);
     }
 };
 

@@ -140,3 +140,43 @@ TEST_CASE("check-config: values that are not UTF-8 text are refused with file:li
     CHECK(output.find(main.string() + ":3:10: llm.model: control character U+001B is not "
                                       "allowed") != std::string::npos);
 }
+
+TEST_CASE("check-config warns, and still accepts, a configuration whose context budget cannot fit",
+          "[config][cli]") {
+    dmsd::test::TempDir dir("dmsd-check-config");
+    const auto main = dir / "dmsd.yaml";
+    // The shipped defaults fit: 4 x 1728 (llava-1.6 at 336x252) + the prompt + 256 <= 8192.
+    writeFile(main, "version: budget-1\n");
+    auto [code, output] = checkConfig({main.string()});
+    CHECK(code == 0);
+    CHECK(output.find("warning") == std::string::npos);
+
+    // Full-size 640x480 images: 2880 tokens each with llava-1.6.
+    writeFile(dir / "full.yaml", "encode: { max_side: 0 }\n");
+    std::tie(code, output) = checkConfig({main.string(), (dir / "full.yaml").string()});
+    INFO(output);
+    CHECK(code == 0);
+    CHECK(output.find("configuration valid: version \"budget-1\"") != std::string::npos);
+    CHECK(output.find("dmsd check-config: warning: the context budget does not fit: 4 images of "
+                      "640x480 x 2880 tokens (llava-1.6 (anyres)") != std::string::npos);
+    CHECK(output.find("= 12736 tokens, beyond the context of 8192 (llm.options.num_ctx)") !=
+          std::string::npos);
+    CHECK(output.find("Fit: llm.options.num_ctx 8192 -> 12800") != std::string::npos);
+    CHECK(output.find("cannot fit within") == std::string::npos); // num_ctx alone fits it
+
+    // Frames x tokens beyond the ceiling: the fit would have to drop frames.
+    writeFile(dir / "more.yaml", "encode: { max_side: 0 }\nsampling: { frames_per_sequence: 8 }\n");
+    std::tie(code, output) = checkConfig({main.string(), (dir / "more.yaml").string()});
+    CHECK(code == 0);
+    CHECK(output.find("Fit: sampling.frames_per_sequence 8 -> 5, llm.options.num_ctx 8192 -> "
+                      "15872") != std::string::npos);
+    CHECK(output.find("warning: sampling.frames_per_sequence 8 x 2880 tokens per image cannot fit "
+                      "within 16384 tokens (llm.context.max_num_ctx)") != std::string::npos);
+
+    // A stated figure replaces the family's estimate.
+    writeFile(dir / "stated.yaml", "llm: { context: { tokens_per_image: 100 } }\n"
+                                   "encode: { max_side: 0 }\n");
+    std::tie(code, output) = checkConfig({main.string(), (dir / "stated.yaml").string()});
+    CHECK(code == 0);
+    CHECK(output.find("warning") == std::string::npos);
+}

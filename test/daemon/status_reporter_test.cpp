@@ -58,7 +58,9 @@ TEST_CASE("GetStatus has exactly the contract's keys, in order", "[status]") {
     CHECK(keys(all.at("camera").as_object()) ==
           std::vector<std::string>{"source", "state", "problem"});
     CHECK(keys(all.at("model").as_object()) ==
-          std::vector<std::string>{"url", "model", "usable", "problem", "connections_opened"});
+          std::vector<std::string>{"url", "model", "usable", "problem", "connections_opened",
+                                   "context"});
+    CHECK(all.at("model").at("context").at("state") == "pending");
 
     // The optional parts, when there is something to say.
     f.s.lastAnalysisUs = 1700000000000000;
@@ -207,4 +209,44 @@ TEST_CASE("the STATUS= line sums up camera, model, alerts and version", "[status
           "degraded: camera retrying (no frames); model not usable (cannot reach "
           "http://127.0.0.1:9); alerts: CAMERA_FAULT warning, ANALYZER_FAULT critical; config "
           "fleet-8");
+}
+
+TEST_CASE("GetStatus model.context: what an image costs and what the fit chose", "[status]") {
+    Fixture f;
+    f.s.context.state = ContextReport::State::Measured;
+    f.s.context.tokensPerImage = 1728;
+    f.s.context.promptTokens = 610;
+    f.s.context.imageWidth = 336;
+    f.s.context.imageHeight = 252;
+    f.s.context.numPredict = 256;
+    BudgetNeed need;
+    need.context = 2048;
+    need.frames = 4;
+    need.tokensPerImage = 1728;
+    need.promptTokens = 610;
+    need.numPredict = 256;
+    f.s.context.plan = planContextBudget(need, ContextSettings{});
+    const json::object context =
+        json::parse(StatusReporter::json(f.s)).at("model").at("context").as_object();
+    CHECK(keys(context) == std::vector<std::string>{"state", "per_image", "image", "prompt",
+                                                    "num_predict", "needed", "context", "fits",
+                                                    "change", "num_ctx", "frames_per_sequence",
+                                                    "layout", "needed_after", "context_after"});
+    CHECK(context.at("state") == "measured");
+    CHECK(context.at("per_image") == 1728);
+    CHECK(context.at("image") == "336x252");
+    CHECK(context.at("needed") == 4 * 1728 + 610 + 256);
+    CHECK(context.at("context") == 2048);
+    CHECK(context.at("fits") == true);
+    CHECK(context.at("change") == "llm.options.num_ctx 2048 -> 7936");
+    CHECK(context.at("num_ctx") == 7936);
+    CHECK(context.at("frames_per_sequence").is_null());
+    CHECK(context.at("layout").is_null());
+
+    f.s.context = ContextReport{};
+    f.s.context.state = ContextReport::State::Failed;
+    f.s.context.problem = "context budget (one image): HTTP 500";
+    const json::object failed =
+        json::parse(StatusReporter::json(f.s)).at("model").at("context").as_object();
+    CHECK(keys(failed) == std::vector<std::string>{"state", "problem"});
 }

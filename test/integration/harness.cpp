@@ -190,8 +190,12 @@ json::object Harness::status() const {
     if (code != 0) {
         throw std::runtime_error("busctl call GetStatus failed: " + out);
     }
-    const json::value reply = json::parse(out);
-    return json::parse(reply.at("data").as_array().at(0).as_string()).as_object();
+    try {
+        const json::value reply = json::parse(out);
+        return json::parse(reply.at("data").as_array().at(0).as_string()).as_object();
+    } catch (const std::exception& e) {
+        throw std::runtime_error("GetStatus: " + std::string(e.what()) + " in: " + out);
+    }
 }
 
 std::pair<int, std::string> Harness::dmsd(const std::vector<std::string>& args) const {

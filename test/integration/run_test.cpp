@@ -1,4 +1,5 @@
 // dmsd run end to end: real emulator, real bus, real daemon process.
+#include <algorithm>
 #include <fstream>
 #include <signal.h>
 
@@ -260,4 +261,166 @@ TEST_CASE("the video source failing raises CAMERA_FAULT, its return clears it") 
     std::filesystem::rename(saved, h.videoPath());
     REQUIRE(waitSignal(*monitor, "AlertCleared", "CAMERA_FAULT", 40s));
     CHECK(h.daemon().running());
+}
+
+namespace {
+
+/// The daemon's GetStatus `model.context` once the budget was measured and fitted.
+json::object waitBudget(const Harness& h) {
+    json::object context;
+    std::string last;
+    const bool measured = waitUntil(
+        [&] {
+            try {
+                context = h.status().at("model").at("context").as_object();
+            } catch (const std::exception& e) {
+                last = e.what(); // not on the bus yet
+                return false;
+            }
+            return context.at("state") != "pending";
+        },
+        30s);
+    INFO(last);
+    INFO(json::serialize(context));
+    REQUIRE(measured);
+    REQUIRE(context.at("state") == "measured");
+    return context;
+}
+
+std::vector<json::object> chatLines(const Harness& h) {
+    std::vector<json::object> lines;
+    std::ifstream log(h.emulatorLog());
+    for (std::string line; std::getline(log, line);) {
+        json::object entry = json::parse(line).as_object();
+        if (entry.at("path") == "/api/chat" || entry.at("path") == "/v1/chat/completions") {
+            lines.push_back(std::move(entry));
+        }
+    }
+    return lines;
+}
+
+/// Chat requests asking an analysis (not the warm-up, not the budget's
+/// measurement, which asks for one token).
+bool asksAnalysis(const json::object& line) {
+    const json::value* analysis = line.if_contains("analysis");
+    const json::value* done = line.if_contains("done_reason");
+    return analysis != nullptr && analysis->is_string() && analysis->as_string() != "unknown" &&
+           (done == nullptr || *done != "length");
+}
+
+const char* kBudgetSampling = R"(sampling:
+  interval: 1s
+  frames_per_sequence: 4
+  max_static_skip: 1s
+)";
+
+} // namespace
+
+TEST_CASE("a context the frames overflow is fitted at start: Ollama's num_ctx is raised") {
+    Harness h;
+    h.makeVideo({320, 240, 10, VideoContainer::Mp4H264, {{20.0, kGreen, false}}});
+    h.startBus();
+    // 1500 tokens per image: four images are beyond num_ctx 2048, which Ollama
+    // (and the emulator) truncates, keeping the prompt's tail.
+    h.startEmulator({"--slots", "4", "--tokens-per-image", "1500", "--overflow", "truncate"});
+    std::filesystem::create_directories(h.confDir());
+    std::ofstream(h.confDir() / "50-budget.yaml")
+        << "llm: { options: { num_ctx: 2048 }, context: { fit: true, max_num_ctx: 16384 } }\n";
+    h.writeConfig(h.baseConfig() + kBudgetSampling);
+    h.startDaemon();
+    REQUIRE(h.waitReady(20s));
+    const json::object context = waitBudget(h);
+    INFO(json::serialize(context));
+    CHECK(context.at("per_image") == 1500);
+    CHECK(context.at("context") == 2048);
+    CHECK(context.at("fits") == true);
+    const std::int64_t needed = context.at("needed").to_number<std::int64_t>();
+    CHECK(needed == 4 * 1500 + context.at("prompt").to_number<std::int64_t>() + 256);
+    const std::int64_t numCtx = context.at("num_ctx").to_number<std::int64_t>();
+    CHECK(numCtx >= needed);
+    CHECK(numCtx < needed + 256);
+    CHECK(context.at("frames_per_sequence").is_null());
+    CHECK(context.at("layout").is_null());
+    CHECK_THAT(std::string(context.at("change").as_string()),
+               Catch::StartsWith("llm.options.num_ctx 2048 -> "));
+
+    // After the fitted client's warm-up (the model loaded again with the new
+    // num_ctx), four-image requests are answered whole.
+    REQUIRE(waitUntil(
+        [&] {
+            const auto lines = chatLines(h);
+            return std::count_if(lines.begin(), lines.end(), [](const json::object& l) {
+                       return asksAnalysis(l) && l.at("images") == 4 && l.at("truncated") == false;
+                   }) >= 5;
+        },
+        30s));
+    double fittedLoad = -1;
+    int loads = 0;
+    for (const json::object& line : chatLines(h)) {
+        if (line.at("load_only") == true && ++loads == 2) {
+            fittedLoad = line.at("t_arrival_ms").to_number<double>();
+        }
+    }
+    REQUIRE(fittedLoad >= 0);
+    for (const json::object& line : chatLines(h)) {
+        if (line.at("t_arrival_ms").to_number<double>() > fittedLoad) {
+            INFO(json::serialize(line));
+            CHECK(line.at("truncated") == false);
+        }
+    }
+    const std::string log = h.daemonLog();
+    CHECK(log.find("Context budget of model llava:7b-v1.6-mistral-q2_K: 1500 tokens per image") !=
+          std::string::npos);
+    CHECK(log.find("fitted: llm.options.num_ctx 2048 -> ") != std::string::npos);
+    h.daemon().signal(SIGTERM);
+    REQUIRE(h.daemon().wait(10s));
+}
+
+TEST_CASE("a context the frames overflow is fitted at start: OpenAI gets fewer frames") {
+    Harness h;
+    h.makeVideo({320, 240, 10, VideoContainer::Mp4H264, {{20.0, kGreen, false}}});
+    h.startBus();
+    // The server's context is fixed (llama.cpp's --ctx-size): 4096 tokens, and
+    // a prompt beyond it is cut (--overflow truncate), as Ollama's /v1 does.
+    h.startEmulator({"--slots", "4", "--tokens-per-image", "1000", "--context", "4096",
+                     "--overflow", "truncate"});
+    std::filesystem::create_directories(h.confDir());
+    std::ofstream(h.confDir() / "50-budget.yaml")
+        << "llm: { api: openai, context: { size: 4096 } }\n";
+    h.writeConfig(h.baseConfig() + kBudgetSampling);
+    h.startDaemon();
+    REQUIRE(h.waitReady(20s));
+    const json::object context = waitBudget(h);
+    INFO(json::serialize(context));
+    CHECK(context.at("per_image") == 1000);
+    CHECK(context.at("context") == 4096);
+    CHECK(context.at("fits") == true);
+    CHECK(context.at("num_ctx").is_null()); // not the server's to change
+    const bool fewerFrames = !context.at("frames_per_sequence").is_null();
+    const bool mosaic = context.at("layout") == "mosaic";
+    CHECK((fewerFrames || mosaic));
+    const std::int64_t images =
+        mosaic ? 1 : context.at("frames_per_sequence").to_number<std::int64_t>();
+    CHECK(images < 4);
+
+    // The frame path was rebuilt: requests carry the fitted images, whole.
+    REQUIRE(waitUntil(
+        [&] {
+            const auto lines = chatLines(h);
+            return std::count_if(lines.begin(), lines.end(), [&](const json::object& l) {
+                       return asksAnalysis(l) && l.at("images") == images;
+                   }) >= 5;
+        },
+        30s));
+    for (const json::object& line : chatLines(h)) {
+        INFO(json::serialize(line));
+        if (asksAnalysis(line) && line.at("images") == images) {
+            CHECK(line.at("truncated") == false);
+        }
+        if (line.at("truncated") == true) {
+            CHECK(line.at("images") == 4); // only before the fit
+        }
+    }
+    h.daemon().signal(SIGTERM);
+    REQUIRE(h.daemon().wait(10s));
 }

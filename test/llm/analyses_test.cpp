@@ -308,7 +308,7 @@ TEST_CASE("chat body shape: messages, images, format, options, keep_alive", "[bo
     CHECK(v.at("options").at("temperature").as_double() == Approx(0.1));
     CHECK(v.at("options").at("top_k") == 10);
     CHECK(v.at("options").at("top_p").as_double() == Approx(0.5));
-    CHECK(v.at("options").at("num_ctx") == 2048);
+    CHECK(v.at("options").at("num_ctx") == 8192);
     CHECK(v.at("options").at("num_predict") == 256);
     CHECK(v.at("options").at("seed") == 42);
     const json::array& messages = v.at("messages").as_array();

@@ -23,6 +23,7 @@
 #include "llm/analyses/face_state.h"
 #include "llm/analysis_scheduler.h"
 #include "llm/api_key.h"
+#include "llm/context_budget.h"
 #include "llm/model_backend.h"
 #include "llm/ollama_client.h"
 #include "test/support/child_process.h"
@@ -777,6 +778,7 @@ TEST_CASE("a prompt beyond the context: Ollama's truncation is detected, OpenAI'
     {
         LlmSettings s = settingsFor(emulator, LlmMode::Parallel, LlmApi::Ollama);
         s.model.name = "big:7b";
+        s.model.options.numCtx = 2048;
         Rig rig(s);
         ChatOutcome out = rig.await(rig.client->chat(faceQuestion(4)));
         REQUIRE_FALSE(out.ok());
@@ -791,6 +793,7 @@ TEST_CASE("a prompt beyond the context: Ollama's truncation is detected, OpenAI'
     {
         LlmSettings s = settingsFor(emulator, LlmMode::Parallel, LlmApi::Ollama);
         s.model.name = "small:7b";
+        s.model.options.numCtx = 2048;
         Rig rig(s);
         CHECK(rig.await(rig.client->chat(faceQuestion(4))).ok());
     }
@@ -812,6 +815,59 @@ TEST_CASE("a prompt beyond the context: Ollama's truncation is detected, OpenAI'
     CHECK(lines[1].at("truncated") == false);
     CHECK(lines[2].at("truncated") == false);
     CHECK(lines[3].at("status") == 400);
+}
+
+TEST_CASE("tokens per image are learned from the server, per model, for both APIs",
+          "[e2e][budget]") {
+    const LlmApi api = GENERATE(LlmApi::Ollama, LlmApi::OpenAi);
+    INFO(llmApiName(api));
+    test::TempDir dir;
+    const std::string log = (dir.path() / "emulator.log").string();
+    Emulator emulator({"--log", log, "--model", "big:7b", "--model", "small:7b",
+                       "--tokens-per-image", "big:7b=2880", "--tokens-per-image", "576",
+                       "--num-ctx", "8192", "--context", "8192"});
+    const BudgetPrompt prompt = budgetPrompt(AnalysesSettings{}, 4);
+    const JpegImage image{solidJpeg(64, 48, 200, 180, 160), 64, 48};
+    std::int64_t text = 0;
+    for (const auto& [model, perImage] : {std::pair{"big:7b", 2880}, std::pair{"small:7b", 576}}) {
+        LlmSettings s = settingsFor(emulator, LlmMode::Parallel, api);
+        s.model.name = model;
+        s.model.options.numCtx = 8192;
+        Rig rig(s);
+        const PromptMeasurement m =
+            rig.await(rig.client->measurePrompt(prompt.system, prompt.user, image));
+        INFO(model);
+        REQUIRE(m.ok());
+        CHECK(m.tokensPerImage() == perImage);
+        // One token per 4 bytes of text in the emulator: the measured text is the prompt's.
+        CHECK(m.textTokens >=
+              static_cast<std::int64_t>(prompt.system.size() + prompt.user.size()) / 4);
+        CHECK(m.textTokens <=
+              static_cast<std::int64_t>(prompt.system.size() + prompt.user.size()) / 4 + 8);
+        text = text == 0 ? m.textTokens : text;
+        CHECK(m.textTokens == text); // the same text costs the same whatever the model
+        CHECK(rig.client->stats().truncatedAnswers == 0); // one token asked: not a truncation
+    }
+    // Two requests per model, the image first, each asking for one token.
+    std::vector<json::object> lines = readLog(log);
+    REQUIRE(lines.size() == 4);
+    for (const json::object& line : lines) {
+        CHECK(line.at("truncated") == false);
+    }
+    CHECK(lines[0].at("prompt_tokens").to_number<std::int64_t>() == text + 2880);
+    CHECK(lines[1].at("prompt_tokens").to_number<std::int64_t>() == text);
+
+    // A context the image alone fills: no figure rather than a wrong one.
+    Emulator tight({"--tokens-per-image", "2880", "--num-ctx", "2048", "--context", "2048",
+                    "--overflow", "truncate"});
+    LlmSettings s = settingsFor(tight, LlmMode::Parallel, api);
+    s.model.options.numCtx = 2048;
+    s.model.context.size = 2048;
+    Rig rig(s);
+    const PromptMeasurement m =
+        rig.await(rig.client->measurePrompt(prompt.system, prompt.user, image));
+    REQUIRE_FALSE(m.ok());
+    CHECK_THAT(m.error->message, Catch::Contains("fill the context"));
 }
 
 TEST_CASE("num_gpu and num_thread reach Ollama, and /api/ps tells a model not wholly in GPU "

@@ -1,4 +1,5 @@
 #include <cstdlib>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -214,5 +215,71 @@ TEST_CASE("encodeSequence: separate images, and the mosaic on demand", "[encoder
         CHECK(decode(encoded->images[0]).width == 64);
         REQUIRE(encoded->makeMosaic);
         CHECK(encoded->makeMosaic()->bytes == encoded->images[0].bytes);
+    }
+}
+
+TEST_CASE("scaledToMaxSide keeps the aspect, even sizes, and never enlarges", "[jpeg]") {
+    CHECK(scaledToMaxSide(640, 480, 0) == std::pair{640, 480});
+    CHECK(scaledToMaxSide(640, 480, 640) == std::pair{640, 480});
+    CHECK(scaledToMaxSide(640, 480, 1000) == std::pair{640, 480});
+    CHECK(scaledToMaxSide(640, 480, 336) == std::pair{336, 252});
+    CHECK(scaledToMaxSide(480, 640, 336) == std::pair{252, 336});
+    CHECK(scaledToMaxSide(1280, 720, 448) == std::pair{448, 252});
+    CHECK(scaledToMaxSide(640, 480, 335) == std::pair{334, 250}); // rounded down to even
+    CHECK_FALSE(maxSideProblem(0));
+    CHECK_FALSE(maxSideProblem(32));
+    CHECK(maxSideProblem(16));
+}
+
+TEST_CASE("encode.max_side: the JPEGs the model receives are scaled down, the frame is not",
+          "[jpeg]") {
+    SampledSequence sequence;
+    sequence.sequenceId = 3;
+    for (std::uint64_t id = 1; id <= 4; ++id) {
+        SampledFrame sampled;
+        sampled.frame = gradient(640, 480, id);
+        sampled.info.frameId = id;
+        sequence.frames.push_back(sampled);
+    }
+    SECTION("separate: each frame at 336x252, encoded once") {
+        JpegEncoder encoder(EncodeSettings{85, ImageLayout::Separate, 336});
+        EncodedSequencePtr encoded = encoder.encodeSequence(sequence);
+        REQUIRE(encoded);
+        REQUIRE(encoded->images.size() == 4);
+        for (const JpegImage& image : encoded->images) {
+            const Decoded d = decode(image);
+            CHECK(d.width == 336);
+            CHECK(d.height == 252);
+            CHECK(image.width == 336);
+            CHECK(image.height == 252);
+            // The gradient survives the scaling: left dark, right bright.
+            CHECK(d.lumaAt(2, 100) < 30);
+            CHECK(d.lumaAt(333, 100) > 200);
+        }
+        CHECK(encoder.framesEncoded() == 4);
+        CHECK(sequence.frames[0].frame->width() == 640); // the frame keeps its size
+        encoder.encode(*sequence.frames[0].frame);
+        CHECK(encoder.framesEncoded() == 4); // from the cache, not again
+        // The mosaic fallback follows the same limit.
+        auto mosaic = encoded->makeMosaic();
+        REQUIRE(mosaic);
+        CHECK(decode(*mosaic).width == 336);
+        CHECK(decode(*mosaic).height == 252);
+    }
+    SECTION("mosaic: the whole grid within 336") {
+        JpegEncoder encoder(EncodeSettings{85, ImageLayout::Mosaic, 336});
+        EncodedSequencePtr encoded = encoder.encodeSequence(sequence);
+        REQUIRE(encoded);
+        REQUIRE(encoded->images.size() == 1);
+        const Decoded d = decode(encoded->images[0]);
+        CHECK(d.width == 336);
+        CHECK(d.height == 252);
+    }
+    SECTION("0: the capture size") {
+        JpegEncoder encoder(EncodeSettings{85, ImageLayout::Separate, 0});
+        EncodedSequencePtr encoded = encoder.encodeSequence(sequence);
+        REQUIRE(encoded);
+        CHECK(decode(encoded->images[0]).width == 640);
+        CHECK(decode(encoded->images[0]).height == 480);
     }
 }
