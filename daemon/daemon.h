@@ -206,9 +206,9 @@ private:
     std::uint64_t visionOnsets_ = 0;
 
     // analysis
-    HttpTransportPtr transport_;
+    std::vector<HttpTransportPtr> transports_; ///< one per server of llm.url
     ModelClientPtr client_;
-    LlmSettings clientLlm_; ///< what transport_, client_ and scheduler_ were made for
+    LlmSettings clientLlm_; ///< what transports_, client_ and scheduler_ were made for
     AnalysisSchedulerPtr scheduler_;
     LatestWinsPump pump_;
     ModelHealthWatcher modelHealth_;
