@@ -503,8 +503,7 @@ void Daemon::onResult(SequenceResult result) {
     if (anyAnswer && !health_.modelOk) {
         setModelHealth(true, {});
     } else if (!anyAnswer && connectionFailed && health_.modelOk) {
-        setModelHealth(false,
-                       fmt::format("model server {} is not answering", client_->url()));
+        setModelHealth(false, fmt::format("model server {} is not answering", client_->url()));
         modelHealth_.recheck();
     } else if (failedSequences_ >= kFailedSequences && failure != nullptr && health_.modelOk) {
         setModelHealth(false,

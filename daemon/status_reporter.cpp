@@ -133,14 +133,15 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
         // llm.url a list: each server's state (llm/server_pool.h).
         json::array servers;
         for (const ServerStatus& server : s.llm.client.servers) {
-            servers.push_back(json::object{{"url", redactUrl(server.url)},
-                                           {"in_service", server.inService},
-                                           {"reason", server.reason},
-                                           {"outstanding", server.outstanding},
-                                           {"latency_ewma_ms", std::round(server.latencyEwmaMs * 10) / 10},
-                                           {"requests", server.requests},
-                                           {"failures", server.failures},
-                                           {"set_asides", server.setAsides}});
+            servers.push_back(
+                json::object{{"url", redactUrl(server.url)},
+                             {"in_service", server.inService},
+                             {"reason", server.reason},
+                             {"outstanding", server.outstanding},
+                             {"latency_ewma_ms", std::round(server.latencyEwmaMs * 10) / 10},
+                             {"requests", server.requests},
+                             {"failures", server.failures},
+                             {"set_asides", server.setAsides}});
         }
         status["model"].as_object()["servers"] = std::move(servers);
     }

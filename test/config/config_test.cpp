@@ -908,7 +908,7 @@ TEST_CASE("llm.url takes one URL or a list of distinct ones", "[config][errors]"
           "main.yaml:4:7: llm.url[1]: \"localhost:11434\" has no scheme; write it as "
           "http://localhost:11434 (accepted: http[s]://HOST[:PORT][/PATH])");
     CHECK(onlyError("llm:\n  url: [http://a:1, http://b:2, http://a:1]\n") ==
-          "main.yaml:2:32: llm.url[2]: \"http://a:1\" is listed twice (accepted: "
+          "main.yaml:2:33: llm.url[2]: \"http://a:1\" is listed twice (accepted: "
           "http[s]://HOST[:PORT][/PATH])");
     CHECK_THAT(onlyError("llm:\n  url: []\n"),
                Catch::Contains("llm.url: empty list (accepted: http[s]://HOST[:PORT][/PATH], or "
