@@ -23,6 +23,7 @@ ModelClientPtr createModelClient(boost::asio::any_io_executor executor,
         return createModelClient(transports.front(), model);
     }
     std::vector<ModelClientPtr> members;
+    members.reserve(transports.size());
     for (const HttpTransportPtr& transport : transports) {
         members.push_back(createModelClient(transport, model));
     }
@@ -31,19 +32,20 @@ ModelClientPtr createModelClient(boost::asio::any_io_executor executor,
     return ServerPool::create(std::move(executor), std::move(members), options);
 }
 
-std::vector<HttpTransportPtr> createTransports(boost::asio::any_io_executor executor,
+std::vector<HttpTransportPtr> createTransports(const boost::asio::any_io_executor& executor,
                                                const ServerSettings& server,
                                                TransportOptions options) {
     std::vector<HttpTransportPtr> transports;
     const std::size_t count = serverUrls(server).size();
+    transports.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
         transports.push_back(HttpTransport::create(executor, serverSettingsAt(server, i), options));
     }
     return transports;
 }
 
-ModelClientPtr createModelClient(boost::asio::any_io_executor executor, const LlmSettings& settings,
-                                 TransportOptions options) {
+ModelClientPtr createModelClient(const boost::asio::any_io_executor& executor,
+                                 const LlmSettings& settings, TransportOptions options) {
     return createModelClient(executor, createTransports(executor, settings.server, options),
                              settings.model, settings.server.timeout);
 }

@@ -27,12 +27,12 @@ ModelClientPtr createModelClient(boost::asio::any_io_executor executor,
                                  const ModelSettings& model, std::chrono::milliseconds timeout);
 
 /// A transport per server of \a server (`llm.url`, one or a list).
-std::vector<HttpTransportPtr> createTransports(boost::asio::any_io_executor executor,
+std::vector<HttpTransportPtr> createTransports(const boost::asio::any_io_executor& executor,
                                                const ServerSettings& server,
                                                TransportOptions options = {});
 
 /// A client with transports of its own, for \a settings.
-ModelClientPtr createModelClient(boost::asio::any_io_executor executor, const LlmSettings& settings,
-                                 TransportOptions options = {});
+ModelClientPtr createModelClient(const boost::asio::any_io_executor& executor,
+                                 const LlmSettings& settings, TransportOptions options = {});
 
 } // namespace dmsd

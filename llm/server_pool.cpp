@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 constexpr double kUnmeasuredPenalty = 1e9;
 
 struct ServerPool::Member {
-    Member(asio::any_io_executor executor, ModelClientPtr c)
+    Member(const asio::any_io_executor& executor, ModelClientPtr c)
         : client(std::move(c)), timer(executor) {}
 
     ModelClientPtr client;
