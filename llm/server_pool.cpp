@@ -231,16 +231,30 @@ asio::awaitable<void> ServerPool::probe(std::weak_ptr<ServerPool> weak, std::siz
         if (!pool || pool->members_[index]->probeGeneration != generation) {
             co_return;
         }
+        pool.reset(); // not kept alive by its own probe
         const HealthReport health = co_await client->checkHealth();
         pool = weak.lock();
         if (!pool || pool->members_[index]->probeGeneration != generation) {
             co_return;
         }
-        if (health.usable()) {
-            pool->readmit(index);
+        if (!health.usable()) {
+            pool->members_[index]->reason = health.problem;
+            continue;
+        }
+        // Healthy: load the model before taking requests again, so the first
+        // one back does not pay the load time (a restarted server starts empty).
+        pool.reset();
+        const std::optional<AnalysisError> warm = co_await client->warmUp();
+        pool = weak.lock();
+        if (!pool || pool->members_[index]->probeGeneration != generation) {
             co_return;
         }
-        pool->members_[index]->reason = health.problem;
+        if (warm && isServerFault(*warm)) {
+            pool->members_[index]->reason = warm->message;
+            continue;
+        }
+        pool->readmit(index);
+        co_return;
     }
 }
 
