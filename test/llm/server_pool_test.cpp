@@ -145,7 +145,7 @@ bool allOk(const std::vector<ChatOutcome>& outcomes) {
 
 } // namespace
 
-TEST_CASE("server faults set a server aside; request faults do not", "[pool]") {
+TEST_CASE("server faults set a server aside, request faults do not", "[pool]") {
     CHECK(isServerFault({AnalysisError::Kind::ConnectionFailed, 0, ""}));
     CHECK(isServerFault({AnalysisError::Kind::Timeout, 0, ""}));
     CHECK(isServerFault({AnalysisError::Kind::MalformedBody, 0, ""}));
