@@ -18,6 +18,8 @@
 ///     k.number(key, double& v, double min, double max)
 ///     k.boolean(key, bool& v)
 ///     k.text(key, std::string& v, accepted [, TextCheck check [, bool allowEmpty]])
+///     k.textList(key, std::string& first, std::vector<std::string>& more, accepted,
+///                TextCheck check)         (one value, or a list of distinct ones)
 ///     k.duration(key, Millis& v, Millis min, Millis max)
 ///     k.choice(key, E& v, ChoiceNames<E> names)
 ///     k.canId(key, std::uint32_t& v)              (hex like 0x6D0, or decimal; 11 bits)

@@ -134,8 +134,10 @@ struct BatchAnalyzer::Impl {
             video->name = options_.videos[i];
             videos_.push_back(std::move(video));
         }
+        // llm.max_in_flight is per server: several servers take that many each.
         const std::size_t maxInFlight =
-            static_cast<std::size_t>(std::max(1, config_.llm.server.maxInFlight));
+            static_cast<std::size_t>(std::max(1, config_.llm.server.maxInFlight)) *
+            serverUrls(config_.llm.server).size();
         workers_ = std::max<std::size_t>(1, std::min(options_.jobs, videos_.size()));
         probed_ = std::make_unique<std::latch>(static_cast<std::ptrdiff_t>(workers_));
         submitLimit_ = maxInFlight + 1;
@@ -289,7 +291,7 @@ struct BatchAnalyzer::Impl {
             const std::string problem =
                 check ? check->problem
                       : fmt::format("model {} on {} is not usable", config_.llm.model.name,
-                                    config_.llm.server.url);
+                                    serverUrlsText(config_.llm.server));
             fmt::print(stderr,
                        "dmsd analyze: the model server is unusable: {}\n"
                        "dmsd analyze: start the server (or fix llm.url), `ollama pull {}` (or "
@@ -300,7 +302,7 @@ struct BatchAnalyzer::Impl {
         if (check->failed == ModelCheck::Step::WarmUp) {
             fmt::print(stderr,
                        "dmsd analyze: the model server is unusable: loading {} on {} failed: {}\n",
-                       config_.llm.model.name, config_.llm.server.url,
+                       config_.llm.model.name, serverUrlsText(config_.llm.server),
                        check->warmUpError ? check->warmUpError->message : std::string("no answer"));
             return 3;
         }

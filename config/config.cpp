@@ -34,6 +34,20 @@ public:
     void text(std::string_view key, const std::string& value, Rest&&...) {
         out_[key] = value;
     }
+    /// One value as a string (as the key always was), several as a list.
+    template <class... Rest>
+    void textList(std::string_view key, const std::string& first,
+                  const std::vector<std::string>& more, Rest&&...) {
+        if (more.empty()) {
+            out_[key] = first;
+            return;
+        }
+        json::array list{json::value(first)};
+        for (const std::string& value : more) {
+            list.emplace_back(value);
+        }
+        out_[key] = std::move(list);
+    }
     template <class... Rest>
     void duration(std::string_view key, Millis value, Rest&&...) {
         out_[key] = formatDuration(value);
@@ -83,6 +97,10 @@ public:
     }
     template <class... Rest>
     void text(std::string_view key, Rest&&...) {
+        add(key);
+    }
+    template <class... Rest>
+    void textList(std::string_view key, Rest&&...) {
         add(key);
     }
     template <class... Rest>
@@ -205,8 +223,8 @@ std::vector<ConfigPart> changedParts(const Config& a, const Config& b) {
 
 std::string summary(const Config& config) {
     return fmt::format("version \"{}\", source \"{}\", model \"{}\" at {}, mode {}", config.version,
-                       config.capture.source, config.llm.model.name, config.llm.server.url,
-                       llmModeName(config.llm.scheduler.mode));
+                       config.capture.source, config.llm.model.name,
+                       serverUrlsText(config.llm.server), llmModeName(config.llm.scheduler.mode));
 }
 
 std::string effectiveConfigJson(const Config& config, bool withVersion) {

@@ -192,29 +192,85 @@ void Section::boolean(std::string_view key, bool& out) {
     }
 }
 
+std::optional<std::string> Section::textProblem(const std::string& text, TextCheck check,
+                                                bool allowEmpty) {
+    if (!allowEmpty && text.empty()) {
+        return "empty value";
+    }
+    // Only free text (allowEmpty: the prompts) may span lines; a name, path or
+    // address with a line break or tab would forge lines in the journal.
+    if (!allowEmpty && text.find_first_of("\t\n") != std::string::npos) {
+        return "must be one line without tabs";
+    }
+    if (check != nullptr) {
+        return check(text);
+    }
+    return std::nullopt;
+}
+
 void Section::text(std::string_view key, std::string& out, std::string_view accepted,
                    TextCheck check, bool allowEmpty) {
     const Node* node = nullptr;
     if (!scalar(key, accepted, node) || node == nullptr) {
         return;
     }
-    if (!allowEmpty && node->text.empty()) {
-        failValue(key, *node, "empty value", accepted);
+    if (auto problem = textProblem(node->text, check, allowEmpty)) {
+        failValue(key, *node, *problem, accepted);
         return;
-    }
-    // Only free text (allowEmpty: the prompts) may span lines; a name, path or
-    // address with a line break or tab would forge lines in the journal.
-    if (!allowEmpty && node->text.find_first_of("\t\n") != std::string::npos) {
-        failValue(key, *node, "must be one line without tabs", accepted);
-        return;
-    }
-    if (check != nullptr) {
-        if (auto problem = check(node->text)) {
-            failValue(key, *node, *problem, accepted);
-            return;
-        }
     }
     out = node->text;
+}
+
+void Section::textList(std::string_view key, std::string& first, std::vector<std::string>& more,
+                       std::string_view accepted, TextCheck check) {
+    const std::string listAccepted = fmt::format("{}, or a list of distinct ones", accepted);
+    const Node* node = take(key);
+    if (node == nullptr) {
+        return;
+    }
+    if (node->kind != Node::Kind::Sequence) {
+        // One value: what the key always took, checked as text() checks it.
+        known_.pop_back(); // scalar() takes the key again
+        std::string value = first;
+        const std::size_t errorsBefore = errors_.size();
+        text(key, value, node->kind == Node::Kind::Scalar ? accepted : listAccepted, check);
+        if (errors_.size() == errorsBefore) {
+            first = std::move(value);
+            more.clear();
+        }
+        return;
+    }
+    if (node->items.empty()) {
+        failValue(key, *node, "empty list", listAccepted);
+        return;
+    }
+    std::vector<std::string> values;
+    bool ok = true;
+    for (std::size_t i = 0; i < node->items.size(); ++i) {
+        const Node& item = node->items[i];
+        const std::string itemKey = fmt::format("{}[{}]", key, i);
+        std::optional<std::string> problem;
+        if (item.kind != Node::Kind::Scalar) {
+            problem = fmt::format("expected a single value, got {}", describeNode(item));
+        } else if (std::size_t offset = 0; auto bad = utf8Problem(item.text, "\t\n", offset)) {
+            problem = fmt::format("{} (byte {} of the value)", *bad, offset + 1);
+        } else if (auto wrong = textProblem(item.text, check, false)) {
+            problem = std::move(wrong);
+        } else if (std::find(values.begin(), values.end(), item.text) != values.end()) {
+            problem = fmt::format("\"{}\" is listed twice", item.text);
+        }
+        if (problem) {
+            failed_->insert(path(key));
+            fail(item.loc, path(itemKey), *problem, accepted);
+            ok = false;
+            continue;
+        }
+        values.push_back(item.text);
+    }
+    if (ok) {
+        first = values.front();
+        more.assign(values.begin() + 1, values.end());
+    }
 }
 
 void Section::duration(std::string_view key, Millis& out, Millis min, Millis max) {

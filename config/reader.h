@@ -86,6 +86,11 @@ public:
     void boolean(std::string_view key, bool& out);
     void text(std::string_view key, std::string& out, std::string_view accepted,
               TextCheck check = nullptr, bool allowEmpty = false);
+    /// One value, or a YAML list of distinct values (each checked like text();
+    /// messages name the item, `key[1]`): \a first is the only or first
+    /// value, \a more the rest (empty for one value).
+    void textList(std::string_view key, std::string& first, std::vector<std::string>& more,
+                  std::string_view accepted, TextCheck check);
     void duration(std::string_view key, Millis& out, Millis min, Millis max);
     void canId(std::string_view key, std::uint32_t& out);
     void optionalInteger(std::string_view key, std::optional<int>& out, int min, int max);
@@ -129,6 +134,9 @@ private:
     /// Reports a wrong value of \a key and remembers the key as failed.
     void failValue(std::string_view key, const Node& node, std::string message,
                    std::string_view accepted);
+    /// The problem of one text value (empty, several lines, \a check), if any.
+    static std::optional<std::string> textProblem(const std::string& text, TextCheck check,
+                                                  bool allowEmpty);
     void failChoice(std::string_view key, const Node& node, const std::vector<std::string>& names);
     static std::string describeNode(const Node& node);
 

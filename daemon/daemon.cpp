@@ -98,7 +98,7 @@ int Daemon::run() {
 
 void Daemon::start() {
     journal_.daemonStarted(kVersion, config().version, config().capture.source,
-                           config().llm.model.name, config().llm.server.url);
+                           config().llm.model.name, serverUrlsText(config().llm.server));
     notifier_.status(fmt::format("starting: configuration {}", config().version));
     ota_.start();
 
@@ -457,18 +457,21 @@ void Daemon::startAnalysis() {
         scheduler_.reset();
     }
     if (newTransport) {
-        if (transport_) {
-            transport_->cancelAll();
+        if (client_) {
+            client_->cancelAll(); // a pool's probes too
         }
-        transport_ = HttpTransport::create(io_.get_executor(), llm.server);
+        for (const HttpTransportPtr& transport : transports_) {
+            transport->cancelAll();
+        }
+        transports_ = createTransports(io_.get_executor(), llm.server);
     }
     if (newClient) {
-        client_ = createModelClient(transport_, llm.model);
+        client_ = createModelClient(io_.get_executor(), transports_, llm.model, llm.server.timeout);
         clientNumCtx_ = llm.model.options.numCtx;
         // The health state stays as it was until the new client's check says
         // otherwise: a reload must not make State flap to degraded and back.
         if (!health_.modelOk) {
-            health_.modelProblem = "checking " + llm.server.url;
+            health_.modelProblem = "checking " + client_->url();
         }
         failedSequences_ = 0; // another server or model: its check decides afresh
         modelHealth_.watch(client_);
@@ -527,14 +530,13 @@ void Daemon::onResult(SequenceResult result) {
     if (anyAnswer && !health_.modelOk) {
         setModelHealth(true, {});
     } else if (!anyAnswer && connectionFailed && health_.modelOk) {
-        setModelHealth(false,
-                       fmt::format("model server {} is not answering", config().llm.server.url));
+        setModelHealth(false, fmt::format("model server {} is not answering", client_->url()));
         modelHealth_.recheck();
     } else if (failedSequences_ >= kFailedSequences && failure != nullptr && health_.modelOk) {
         setModelHealth(false,
                        fmt::format("model server {} answers, but none of its answers in the last "
                                    "{} sequences could be used (last: {})",
-                                   config().llm.server.url, failedSequences_, failure->message));
+                                   client_->url(), failedSequences_, failure->message));
     }
 
     dispatch(engine_.observe(engineNow(), shared->sequence ? shared->sequence->sequenceId : 0,
@@ -564,7 +566,7 @@ void Daemon::setModelHealth(bool ok, const std::string& problem) {
     if (stopping_ || (ok == health_.modelOk && problem == health_.modelProblem)) {
         return;
     }
-    const std::string& url = config().llm.server.url;
+    const std::string url = client_ ? client_->url() : serverUrlsText(config().llm.server);
     if (ok) {
         if (modelLostAt_) {
             journal_.analyzerRecovered(url, std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -649,7 +651,8 @@ boost::asio::awaitable<void> Daemon::measureBudget(ModelClientPtr client, std::u
         // it with what it chose.
         ModelSettings wide = llm.model;
         wide.options.numCtx = llm.model.context.maxNumCtx;
-        ModelClientPtr wideClient = createModelClient(transport_, wide);
+        ModelClientPtr wideClient =
+            createModelClient(io_.get_executor(), transports_, wide, clientLlm_.server.timeout);
         measured = co_await wideClient->measurePrompt(std::move(prompt.system),
                                                       std::move(prompt.user), std::move(image));
         if (stopping_ || generation != budgetGeneration_) {
@@ -707,7 +710,7 @@ void Daemon::fitBudget() {
         // warm-up loads the model with it, and it is not measured again.
         ModelSettings model = llm.model;
         model.options.numCtx = numCtx;
-        client_ = createModelClient(transport_, model);
+        client_ = createModelClient(io_.get_executor(), transports_, model, clientLlm_.server.timeout);
         clientNumCtx_ = numCtx;
         budgetClient_ = client_;
         modelHealth_.watch(client_);

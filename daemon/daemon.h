@@ -227,10 +227,10 @@ private:
     bool visionQuiet_ = false; ///< the sampling window is vision.quiet_interval now
 
     // analysis
-    HttpTransportPtr transport_;
+    std::vector<HttpTransportPtr> transports_; ///< one per server of llm.url
     ModelClientPtr client_;
     int clientNumCtx_ = 0;  ///< the num_ctx client_ asks with (the fit may raise it)
-    LlmSettings clientLlm_; ///< what transport_, client_ and scheduler_ were made for
+    LlmSettings clientLlm_; ///< what transports_, client_ and scheduler_ were made for
     AnalysisSchedulerPtr scheduler_;
     LatestWinsPump pump_;
     ModelHealthWatcher modelHealth_;

@@ -7,6 +7,7 @@
 
 #include "base/atomic_file.h"
 #include "base/log.h"
+#include "base/redact.h"
 #include "base/version.h"
 
 namespace dmsd {
@@ -105,6 +106,29 @@ std::string metricsText(const StatusSnapshot& s, const Histogram& sequenceLatenc
     out.counter("dmsd_model_truncated_answers_total",
                 "Answers made from a truncated prompt or cut at the token limit (not used)",
                 number(s.llm.client.truncatedAnswers));
+    if (const std::vector<ServerStatus>& servers = s.llm.client.servers; !servers.empty()) {
+        // Several servers (llm.url a list): one series per server, by its
+        // URL as GetStatus shows it (user info and secret values redacted).
+        const auto each = [&](std::string_view name, std::string_view type, std::string_view help,
+                              auto value) {
+            out.family(name, type, help);
+            for (const ServerStatus& server : servers) {
+                out.sample(name, {{"url", redactUrl(server.url)}}, value(server));
+            }
+        };
+        each("dmsd_model_server_up", "gauge", "1 while the model server is in service, 0 set aside",
+             [](const ServerStatus& v) { return v.inService ? 1.0 : 0.0; });
+        each("dmsd_model_server_outstanding", "gauge", "Requests sent to the server, not finished",
+             [](const ServerStatus& v) { return number(v.outstanding); });
+        each("dmsd_model_server_latency_ewma_seconds", "gauge",
+             "The server's peak-EWMA latency estimate, which routes the requests",
+             [](const ServerStatus& v) { return v.latencyEwmaMs / 1000.0; });
+        each("dmsd_model_server_requests_total", "counter", "Requests sent to the server",
+             [](const ServerStatus& v) { return number(v.requests); });
+        each("dmsd_model_server_failures_total", "counter",
+             "Requests to the server that failed with a server or transport fault",
+             [](const ServerStatus& v) { return number(v.failures); });
+    }
     out.family("dmsd_model_cache_total", "counter", "Answer cache lookups by result");
     out.sample("dmsd_model_cache_total", {{"result", "hit"}}, number(s.llm.cacheHits));
     out.sample("dmsd_model_cache_total", {{"result", "miss"}}, number(s.llm.cacheMisses));

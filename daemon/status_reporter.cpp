@@ -8,6 +8,7 @@
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/redact.h"
 
 namespace dmsd {
 
@@ -152,12 +153,28 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
                                     {"state", toString(s.health.camera)},
                                     {"problem", s.health.cameraProblem}};
     status["model"] =
-        json::object{{"url", config.llm.server.url},
+        json::object{{"url", serverUrlsText(config.llm.server)},
                      {"model", config.llm.model.name},
                      {"usable", s.health.modelOk},
                      {"problem", s.health.modelOk ? std::string() : s.health.modelProblem},
                      {"connections_opened", s.llm.client.connectionsOpened},
                      {"context", contextJson(s.context)}};
+    if (!s.llm.client.servers.empty()) {
+        // llm.url a list: each server's state (llm/server_pool.h).
+        json::array servers;
+        for (const ServerStatus& server : s.llm.client.servers) {
+            servers.push_back(
+                json::object{{"url", redactUrl(server.url)},
+                             {"in_service", server.inService},
+                             {"reason", server.reason},
+                             {"outstanding", server.outstanding},
+                             {"latency_ewma_ms", std::round(server.latencyEwmaMs * 10) / 10},
+                             {"requests", server.requests},
+                             {"failures", server.failures},
+                             {"set_asides", server.setAsides}});
+        }
+        status["model"].as_object()["servers"] = std::move(servers);
+    }
     if (s.lastAnalysisUs) {
         status["last_analysis_us"] = *s.lastAnalysisUs;
     }

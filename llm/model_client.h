@@ -72,6 +72,20 @@ struct HealthReport {
     bool usable() const { return serverReachable && modelPresent && vision; }
 };
 
+/// One server of a pool (`llm.url` a list; llm/server_pool.h).
+struct ServerStatus {
+    std::string url; ///< as configured (redact before showing)
+    bool inService = true;
+    std::string reason;          ///< why it is set aside; empty in service
+    std::size_t outstanding = 0; ///< requests sent to it and not finished
+    double latencyEwmaMs = 0;    ///< its peak-EWMA latency estimate
+    std::uint64_t requests = 0;  ///< requests sent to it
+    std::uint64_t failures = 0;  ///< of which failed with a server fault
+    std::uint64_t setAsides = 0; ///< times it was set aside
+
+    friend bool operator==(const ServerStatus&, const ServerStatus&) = default;
+};
+
 /// Live figures of a client.
 struct ClientStats {
     std::size_t openConnections = 0; ///< sockets open (idle in the pool + in use)
@@ -90,6 +104,8 @@ struct ClientStats {
     /// (`done_reason`/`finish_reason` "length", or a prompt that filled the
     /// whole context): failed, never taken as evidence.
     std::uint64_t truncatedAnswers = 0;
+    /// Per server when the client is a pool of several; empty for one server.
+    std::vector<ServerStatus> servers;
 };
 
 /// The prompt tokens the server counts for one text, alone and with one

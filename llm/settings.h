@@ -15,6 +15,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "base/duration.h"
 #include "base/keys.h"
@@ -36,9 +37,14 @@ constexpr std::string_view llmApiName(LlmApi api) {
     return choiceName(ChoiceNames<LlmApi>(kLlmApiNames), api);
 }
 
-/// The model server and the transport to it.
+/// The model server(s) and the transport to each. Every server of a list
+/// gets the same settings (API, key, CA, slots, deadlines) and a transport of
+/// its own: `max_in_flight` is per server (llm/server_pool.h).
 struct ServerSettings {
+    /// `llm.url`: the model server, or the first of the list.
     std::string url = "http://127.0.0.1:11434";
+    /// `llm.url` as a list: the servers after the first; empty: one server.
+    std::vector<std::string> moreUrls;
     LlmApi api = LlmApi::Ollama;
     /// `llm.api_key_file`: where the API key is (empty: none is sent).
     std::string apiKeyFile;
@@ -62,6 +68,30 @@ struct ServerSettings {
 
     friend bool operator==(const ServerSettings&, const ServerSettings&) = default;
 };
+
+/// Every server of \a server, in order: `llm.url`, one or a list.
+inline std::vector<std::string> serverUrls(const ServerSettings& server) {
+    std::vector<std::string> urls{server.url};
+    urls.insert(urls.end(), server.moreUrls.begin(), server.moreUrls.end());
+    return urls;
+}
+
+/// `llm.url` for messages: the URLs, ", "-separated (as a pool's url()).
+inline std::string serverUrlsText(const ServerSettings& server) {
+    std::string text = server.url;
+    for (const std::string& url : server.moreUrls) {
+        text += ", " + url;
+    }
+    return text;
+}
+
+/// The settings of one transport: \a server's, for its \a index'th URL.
+inline ServerSettings serverSettingsAt(const ServerSettings& server, std::size_t index) {
+    ServerSettings one = server;
+    one.url = serverUrls(server).at(index);
+    one.moreUrls.clear();
+    return one;
+}
 
 /// Ollama `options`; kept identical across requests (a change of num_ctx reloads the model).
 struct ModelOptions {
@@ -171,7 +201,8 @@ struct LlmSettings {
     template <class Self, class Keys>
     static void describe(Self& s, Keys& k) {
         using namespace std::chrono_literals;
-        k.text("url", s.server.url, "http[s]://HOST[:PORT][/PATH]", serverUrlProblem);
+        k.textList("url", s.server.url, s.server.moreUrls, "http[s]://HOST[:PORT][/PATH]",
+                   serverUrlProblem);
         k.choice("api", s.server.api, ChoiceNames<LlmApi>(kLlmApiNames));
         k.text("api_key_file", s.server.apiKeyFile,
                "an absolute path to a file readable by its owner only; empty: no key", nullptr,

@@ -47,6 +47,11 @@ public:
         url_ = line->substr(std::string("listening on ").size());
     }
     const std::string& url() const { return url_; }
+    /// SIGKILL (no goodbye to its clients), and waits until it is gone.
+    void kill() {
+        process_.signal(SIGKILL);
+        REQUIRE(process_.wait(10s));
+    }
 
 private:
     static std::vector<std::string> argv(std::vector<std::string> extra) {
@@ -810,4 +815,137 @@ TEST_CASE("analyze: usage and configuration errors are exit 2", "[analyze]") {
     auto invalid = runAnalyze({"--config", bad.string(), v.shortMp4}, true);
     CHECK(invalid.exitCode == 2);
     CHECK(invalid.raw.find("intervall") != std::string::npos);
+}
+
+namespace {
+
+/// writeConfig() with `llm.url` a list of \a urls.
+std::filesystem::path writePoolConfig(const TempDir& dir, const std::vector<std::string>& urls) {
+    const auto path = writeConfig(dir, urls.front());
+    std::string text = readFile(path);
+    const std::string one = "url: \"" + urls.front() + "\"";
+    const auto at = text.find(one);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, one.size(), fmt::format("url: [\"{}\"]", fmt::join(urls, "\", \"")));
+    writeFile(path, text);
+    return path;
+}
+
+/// Chat requests in an emulator's request log (the warm-up's load aside).
+std::size_t loggedChats(const std::filesystem::path& log) {
+    std::size_t chats = 0;
+    for (const auto& line : parseLines(readFile(log))) {
+        if (line.contains("path") && line.at("path") == "/api/chat" &&
+            !(line.contains("load_only") && line.at("load_only") == true)) {
+            ++chats;
+        }
+    }
+    return chats;
+}
+
+/// Every sequence line has every analysis answered; the number of them.
+std::size_t checkAllAnswered(const std::vector<json::object>& lines) {
+    std::size_t sequences = 0;
+    for (const auto& line : lines) {
+        if (line.at("type") != "sequence") {
+            continue;
+        }
+        ++sequences;
+        INFO(json::serialize(line));
+        for (const auto& analysis : line.at("analyses").as_object()) {
+            CHECK_FALSE(analysis.value().as_object().contains("error"));
+        }
+    }
+    return sequences;
+}
+
+/// A video of \a seconds with a new colour every second: no window is static.
+std::string changingVideo(const TempDir& dir, int seconds) {
+    VideoSpec spec;
+    spec.width = 160;
+    spec.height = 120;
+    spec.fps = 10;
+    spec.segments.clear();
+    for (int k = 0; k < seconds; ++k) {
+        spec.segments.push_back(moving(1.0, {static_cast<std::uint8_t>(40 + (20 * k) % 180), 120,
+                                             static_cast<std::uint8_t>(220 - (15 * k) % 180)}));
+    }
+    const auto video = (dir / fmt::format("changing{}.mp4", seconds)).string();
+    dmsd::test::generateVideo(video, spec);
+    return video;
+}
+
+} // namespace
+
+TEST_CASE("analyze: two model servers of 1 and 3 slots answer every sequence", "[analyze][pool]") {
+    const Videos& v = videos();
+    TempDir dir("dmsd-analyze");
+    const auto logOne = dir / "one.jsonl";
+    const auto logThree = dir / "three.jsonl";
+    Emulator one({"--slots", "1", "--latency-ms", "60", "--log", logOne.string()});
+    Emulator three({"--slots", "3", "--latency-ms", "60", "--log", logThree.string()});
+    const auto config = writePoolConfig(dir, {one.url(), three.url()});
+    const auto video = changingVideo(dir, 8);
+
+    const RunResult run = runAnalyzeJson(
+        {"--config", config.string(), "--jobs", "3", "--quiet", v.shortMp4, v.longAvi, video});
+    INFO(run.raw);
+    CHECK(run.exitCode == 0);
+    const std::size_t sequences = checkAllAnswered(run.lines);
+    CHECK(sequences >= 10);
+    for (const auto& [name, lines] : byVideo(run.lines)) {
+        INFO(name);
+        CHECK(lines.back().at("status") == "ok");
+        CHECK(lines.back().at("failures").to_number<std::size_t>() == 0);
+    }
+    // Both servers were asked, and every request was answered by one of them.
+    const std::size_t chatsOne = loggedChats(logOne);
+    const std::size_t chatsThree = loggedChats(logThree);
+    INFO("1 slot: " << chatsOne << " requests; 3 slots: " << chatsThree);
+    CHECK(chatsOne > 0);
+    CHECK(chatsThree > 0);
+    CHECK(chatsOne + chatsThree >= sequences);
+}
+
+TEST_CASE("analyze: a model server killed mid-batch loses nothing while the other answers",
+          "[analyze][pool]") {
+    TempDir dir("dmsd-analyze");
+    const auto logDoomed = dir / "doomed.jsonl";
+    const auto logSurvivor = dir / "survivor.jsonl";
+    Emulator doomed({"--slots", "2", "--latency-ms", "150", "--log", logDoomed.string()});
+    Emulator survivor({"--slots", "2", "--latency-ms", "150", "--log", logSurvivor.string()});
+    const std::string doomedUrl = doomed.url();
+    const auto config = writePoolConfig(dir, {doomedUrl, survivor.url()});
+    const auto video = changingVideo(dir, 12);
+    const auto output = dir / "out.jsonl";
+
+    ChildProcess child(
+        ChildProcess::Options{{DMSD_BINARY, "analyze", "--config", config.string(), "--progress",
+                               "none", "--output", output.string(), video},
+                              {},
+                              true,
+                              false});
+    // Killed once it has answered a few requests of the batch.
+    REQUIRE(dmsd::test::waitUntil([&] { return loggedChats(logDoomed) >= 3; }, 60s));
+    const std::size_t beforeKill = loggedChats(logDoomed);
+    doomed.kill();
+    const std::string stderrText = child.readAll(90s);
+    auto code = child.wait(10s);
+    REQUIRE(code);
+    INFO(stderrText);
+    CHECK(*code == 0);
+    const auto lines = parseLines(readFile(output));
+    const std::size_t sequences = checkAllAnswered(lines);
+    CHECK(sequences >= 10);
+    REQUIRE_FALSE(lines.empty());
+    CHECK(lines.back().at("type") == "summary");
+    CHECK(lines.back().at("status") == "ok");
+    CHECK(lines.back().at("failures").to_number<std::size_t>() == 0);
+    // The kill is reported on stderr (warnings show unless --quiet): the
+    // server set aside, with the reason.
+    CHECK_THAT(stderrText, Catch::Contains("model server " + doomedUrl + " set aside"));
+    // Killed mid-batch: the survivor answered the rest.
+    INFO("the killed server had " << beforeKill << " requests");
+    CHECK(loggedChats(logSurvivor) > 0);
+    CHECK(beforeKill < sequences * 3);
 }

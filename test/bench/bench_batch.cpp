@@ -3,11 +3,15 @@
 // "Batch analysis"). Prints figures; not a pass/fail test.
 //
 //   bench_batch [--seconds S] [--latency-ms L] [--slots N] [--videos V] [--fps F]
-//               [--width W] [--height H] [--runs seed1,seed4,parallel,combined,auto]
+//               [--width W] [--height H] [--pool-slots 1,3]
+//               [--runs seed1,seed4,parallel,combined,auto,pool]
 //
 // Defaults: 4 generated videos of 60 s at 15 fps, 320x240, against 4 slots
 // at 400 ms per request. Each run gets a fresh emulator (fresh model state,
-// its own request log); requests are counted from that log.
+// its own request log); requests are counted from that log. The `pool` run
+// has one emulator per --pool-slots entry (same latency) under one llm.url
+// list, max_in_flight --slots per server: its bound is the combined capacity
+// (requests × latency / the slots of all servers).
 
 #include <algorithm>
 #include <cerrno>
@@ -18,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <spawn.h>
 #include <sstream>
@@ -61,7 +66,8 @@ struct Settings {
     int fps = 15;
     int width = 320;
     int height = 240;
-    std::vector<std::string> runs{"seed1", "seed4", "parallel", "combined", "auto"};
+    std::vector<std::string> runs{"seed1", "seed4", "parallel", "combined", "auto", "pool"};
+    std::vector<int> poolSlots{1, 3};
 };
 
 struct RunFigures {
@@ -121,15 +127,17 @@ std::vector<json::object> readJsonLines(const std::string& path) {
     return out;
 }
 
-void writeConfig(const std::string& path, const Settings& s, const std::string& url,
+void writeConfig(const std::string& path, const Settings& s, const std::vector<std::string>& urls,
                  const std::string& mode) {
+    const std::string url = urls.size() == 1 ? "\"" + urls.front() + "\""
+                                             : fmt::format("[\"{}\"]", fmt::join(urls, "\", \""));
     std::ofstream out(path);
     out << "version: \"bench-batch\"\n"
         << "vision: { enabled: false }\n" // test:ball has no face
         << "capture: { source: \"test:ball\", width: " << s.width << ", height: " << s.height
         << ", fps: " << s.fps << " }\n"
         << "sampling: { interval: 2s, frames_per_sequence: 4 }\n"
-        << "llm: { url: \"" << url << "\", model: \"llava:7b-v1.6-mistral-q2_K\", mode: " << mode
+        << "llm: { url: " << url << ", model: \"llava:7b-v1.6-mistral-q2_K\", mode: " << mode
         << ", max_in_flight: " << s.slots << ", timeout: 60s }\n"
         << "notify: { dbus: { enabled: false }, can: { enabled: false }, snapshots: { "
            "enabled: false } }\n";
@@ -166,6 +174,11 @@ int main(int argc, char** argv) {
             s.width = std::stoi(value);
         } else if (key == "--height") {
             s.height = std::stoi(value);
+        } else if (key == "--pool-slots") {
+            s.poolSlots.clear();
+            for (const std::string& n : split(value)) {
+                s.poolSlots.push_back(std::stoi(n));
+            }
         } else if (key == "--runs") {
             s.runs = split(value);
         } else {
@@ -216,23 +229,31 @@ int main(int argc, char** argv) {
         } else if (run == "parallel" || run == "combined" || run == "auto") {
             mode = run;
             flags = {"--jobs", std::to_string(s.videos)};
+        } else if (run == "pool") {
+            flags = {"--jobs", std::to_string(s.videos)};
         } else {
             fmt::print(stderr, "bench_batch: unknown run {}\n", run);
             return 2;
         }
-        const std::string log = (dir / (run + "-emulator.jsonl")).string();
-        ChildProcess emulator(std::vector<std::string>{
-            emulatorBinary, "--port", "0", "--preloaded", "--slots", std::to_string(s.slots),
-            "--latency-ms", std::to_string(s.latencyMs), "--log", log});
-        auto line = emulator.waitForLine(
-            [](const std::string& l) { return l.rfind("listening on ", 0) == 0; }, 15s);
-        if (!line) {
-            fmt::print(stderr, "bench_batch: the emulator did not start\n");
-            return 1;
+        const std::vector<int> slots = run == "pool" ? s.poolSlots : std::vector<int>{s.slots};
+        std::vector<std::unique_ptr<ChildProcess>> emulators;
+        std::vector<std::string> urls;
+        std::vector<std::string> logs;
+        for (std::size_t i = 0; i < slots.size(); ++i) {
+            logs.push_back((dir / fmt::format("{}-emulator{}.jsonl", run, i)).string());
+            emulators.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
+                emulatorBinary, "--port", "0", "--preloaded", "--slots", std::to_string(slots[i]),
+                "--latency-ms", std::to_string(s.latencyMs), "--log", logs.back()}));
+            auto line = emulators.back()->waitForLine(
+                [](const std::string& l) { return l.rfind("listening on ", 0) == 0; }, 15s);
+            if (!line) {
+                fmt::print(stderr, "bench_batch: the emulator did not start\n");
+                return 1;
+            }
+            urls.push_back(line->substr(std::string("listening on ").size()));
         }
-        const std::string url = line->substr(std::string("listening on ").size());
         const std::string config = (dir / (run + ".yaml")).string();
-        writeConfig(config, s, url, mode);
+        writeConfig(config, s, urls, mode);
         const std::string output = (dir / (run + ".jsonl")).string();
 
         std::vector<std::string> command{dmsdBinary, "analyze", "--config", config, "--quiet"};
@@ -240,25 +261,38 @@ int main(int argc, char** argv) {
         command.insert(command.end(), videos.begin(), videos.end());
         RunFigures figures = spawnAndMeasure(command, output);
         figures.name = run;
-        figures.command = fmt::format("dmsd analyze --config <llm.mode: {}> --quiet {} <{} videos>",
-                                      mode, fmt::join(flags, " "), s.videos);
+        figures.command =
+            fmt::format("dmsd analyze --config <llm.mode: {}, {} server(s) of {} slot(s)> --quiet "
+                        "{} <{} videos>",
+                        mode, slots.size(), fmt::join(slots, "+"), fmt::join(flags, " "), s.videos);
         for (const auto& l : readJsonLines(output)) {
             if (l.at("type") == "sequence") {
                 ++figures.sequences;
             }
         }
-        emulator.terminate(5s);
-        for (const auto& l : readJsonLines(log)) {
-            if (l.contains("load_only") && l.at("load_only").is_bool() &&
-                !l.at("load_only").as_bool() && l.at("path") == "/api/chat") {
-                ++figures.requests;
-                if (l.at("concurrency").is_int64()) {
-                    figures.maxConcurrency =
-                        std::max(figures.maxConcurrency, l.at("concurrency").as_int64());
+        int totalSlots = 0;
+        for (std::size_t i = 0; i < emulators.size(); ++i) {
+            emulators[i]->terminate(5s);
+            totalSlots += slots[i];
+            std::size_t served = 0;
+            for (const auto& l : readJsonLines(logs[i])) {
+                if (l.contains("load_only") && l.at("load_only").is_bool() &&
+                    !l.at("load_only").as_bool() && l.at("path") == "/api/chat") {
+                    ++served;
+                    if (l.at("concurrency").is_int64()) {
+                        figures.maxConcurrency =
+                            std::max(figures.maxConcurrency, l.at("concurrency").as_int64());
+                    }
                 }
             }
+            figures.requests += served;
+            if (emulators.size() > 1) {
+                fmt::print("{:<9} server {} ({} slot(s)): {} requests\n", run, i, slots[i], served);
+            }
         }
-        const double bound = static_cast<double>(figures.requests) * s.latencyMs / 1000.0 / s.slots;
+        // The capacity bound: every slot of every server busy all the time.
+        const double bound =
+            static_cast<double>(figures.requests) * s.latencyMs / 1000.0 / totalSlots;
         fmt::print("{:<9} exit {}  wall {:6.1f} s  capacity bound {:6.1f} s ({:5.1f}%)  "
                    "{} sequences  {} requests  max concurrency {}  peak RSS {:.1f} MB  CPU {:.2f} "
                    "s/video-minute\n",

@@ -891,3 +891,44 @@ TEST_CASE("the man page dmsd.yaml(5) describes every key the program reads", "[c
     }
 }
 #endif
+
+TEST_CASE("llm.url takes one URL or a list of distinct ones", "[config][errors]") {
+    const Config one = valid("llm:\n  url: http://10.0.0.2:11434\n");
+    CHECK(one.llm.server.url == "http://10.0.0.2:11434");
+    CHECK(one.llm.server.moreUrls.empty());
+    CHECK(serverUrls(one.llm.server) == std::vector<std::string>{"http://10.0.0.2:11434"});
+
+    const Config two =
+        valid("llm:\n  url:\n    - http://10.0.0.2:11434\n    - http://10.0.0.3:11434\n");
+    CHECK(two.llm.server.url == "http://10.0.0.2:11434");
+    CHECK(two.llm.server.moreUrls == std::vector<std::string>{"http://10.0.0.3:11434"});
+    CHECK(serverSettingsAt(two.llm.server, 1).url == "http://10.0.0.3:11434");
+    CHECK(serverSettingsAt(two.llm.server, 1).moreUrls.empty());
+    CHECK(serverUrlsText(two.llm.server) == "http://10.0.0.2:11434, http://10.0.0.3:11434");
+    // The effective configuration: one URL stays a string, several are a list.
+    CHECK_THAT(effectiveConfigJson(one, false),
+               Catch::Contains("\"url\": \"http://10.0.0.2:11434\""));
+    CHECK_THAT(effectiveConfigJson(two, false),
+               Catch::Contains("\"url\": [") && Catch::Contains("\"http://10.0.0.3:11434\""));
+    // A list of one is the one URL: same configuration, same content version.
+    CHECK(contentVersion(valid("llm:\n  url: [http://10.0.0.2:11434]\n")) == contentVersion(one));
+
+    // Each item is checked by the client's own parser; the message names its index.
+    CHECK(onlyError("llm:\n  url:\n    - http://a:1\n    - \"localhost:11434\"\n") ==
+          "main.yaml:4:7: llm.url[1]: \"localhost:11434\" has no scheme; write it as "
+          "http://localhost:11434 (accepted: http[s]://HOST[:PORT][/PATH])");
+    CHECK(onlyError("llm:\n  url: [http://a:1, http://b:2, http://a:1]\n") ==
+          "main.yaml:2:33: llm.url[2]: \"http://a:1\" is listed twice (accepted: "
+          "http[s]://HOST[:PORT][/PATH])");
+    CHECK_THAT(onlyError("llm:\n  url: []\n"),
+               Catch::Contains("llm.url: empty list (accepted: http[s]://HOST[:PORT][/PATH], or "
+                               "a list of distinct ones)"));
+    CHECK_THAT(onlyError("llm:\n  url: [{a: 1}]\n"),
+               Catch::Contains("llm.url[0]: expected a single value, got a map"));
+    // A later file's list replaces the earlier one, and a later single URL the list.
+    const ConfigLoad merged =
+        load(std::vector<ConfigSource>{{"main.yaml", "llm:\n  url: [http://a:1, http://b:2]\n"},
+                                       {"drop-in.yaml", "llm:\n  url: http://c:3\n"}});
+    REQUIRE(merged.config);
+    CHECK(serverUrls(merged.config->llm.server) == std::vector<std::string>{"http://c:3"});
+}

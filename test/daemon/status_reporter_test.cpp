@@ -250,3 +250,43 @@ TEST_CASE("GetStatus model.context: what an image costs and what the fit chose",
         json::parse(StatusReporter::json(f.s)).at("model").at("context").as_object();
     CHECK(keys(failed) == std::vector<std::string>{"state", "problem"});
 }
+
+TEST_CASE("GetStatus's model block lists each server of a pool, URLs redacted", "[status]") {
+    Fixture f;
+    f.config.llm.server.url = "http://user:secret@gpu1:11434";
+    f.config.llm.server.moreUrls = {"http://gpu2:11434"};
+    ServerStatus out;
+    out.url = "http://user:secret@gpu1:11434";
+    out.inService = false;
+    out.reason = "cannot reach the model server at http://gpu1:11434";
+    out.requests = 3;
+    out.failures = 1;
+    out.setAsides = 1;
+    ServerStatus in;
+    in.url = "http://gpu2:11434";
+    in.outstanding = 2;
+    in.latencyEwmaMs = 412.46;
+    in.requests = 40;
+    f.s.llm.client.servers = {out, in};
+    const json::object model =
+        json::parse(StatusReporter::json(f.s)).as_object().at("model").as_object();
+    CHECK(keys(model) == std::vector<std::string>{"url", "model", "usable", "problem",
+                                                  "connections_opened", "context", "servers"});
+    // As with one URL, the list is redacted where the JSON leaves (D-Bus, stdout).
+    CHECK(model.at("url").as_string() == "http://user:secret@gpu1:11434, http://gpu2:11434");
+    const json::array& servers = model.at("servers").as_array();
+    REQUIRE(servers.size() == 2);
+    CHECK(keys(servers[0].as_object()) ==
+          std::vector<std::string>{"url", "in_service", "reason", "outstanding", "latency_ewma_ms",
+                                   "requests", "failures", "set_asides"});
+    const std::string shown(servers[0].at("url").as_string());
+    CHECK(shown.find("secret") == std::string::npos);
+    CHECK(shown.find("@gpu1:11434") != std::string::npos);
+    CHECK(servers[0].at("in_service") == false);
+    CHECK(servers[0].at("reason").as_string() == out.reason);
+    CHECK(servers[0].at("set_asides").to_number<int>() == 1);
+    CHECK(servers[1].at("in_service") == true);
+    CHECK(servers[1].at("outstanding").to_number<int>() == 2);
+    CHECK(servers[1].at("latency_ewma_ms").to_number<double>() == 412.5);
+    CHECK(servers[1].at("requests").to_number<int>() == 40);
+}
