@@ -151,6 +151,7 @@ ProbeRecommendation recommend(const ProbeFigures& figures, const LlmSettings& ll
     ProbeRecommendation r;
     r.framesPerSequence = sampling.framesPerSequence;
     r.layout = encode.layout;
+    r.maxSide = encode.maxSide;
     r.interval = sampling.interval;
     r.mode = llm.scheduler.mode == LlmMode::Auto ? LlmMode::Parallel : llm.scheduler.mode;
     const int largest = figures.largestImageCount;
@@ -176,6 +177,12 @@ ProbeRecommendation recommend(const ProbeFigures& figures, const LlmSettings& ll
                                 : std::string("layout separate: one image per frame"));
     }
     const int perQuestion = r.layout == ImageLayout::Mosaic ? 1 : r.framesPerSequence;
+    r.reasons.push_back(
+        r.maxSide > 0
+            ? fmt::format(
+                  "max_side {}: the image size measured (what an image costs depends on it)",
+                  r.maxSide)
+            : std::string("max_side 0: the capture size, as measured"));
 
     // Concurrent questions, as llm.mode auto would decide.
     const auto best =
@@ -237,6 +244,7 @@ std::string ProbeRecommendation::dropIn(const std::string& header) const {
     out += fmt::format("  interval: {}\n", formatDuration(interval));
     out += "encode:\n";
     out += fmt::format("  layout: {}\n", layout == ImageLayout::Mosaic ? "mosaic" : "separate");
+    out += fmt::format("  max_side: {}\n", maxSide);
     out += "llm:\n";
     out += fmt::format("  mode: {}\n", llmModeName(mode));
     if (numCtx) {

@@ -85,6 +85,7 @@ struct ProbeRecommendation {
     LlmMode mode = LlmMode::Parallel;
     int framesPerSequence = 4;
     ImageLayout layout = ImageLayout::Separate;
+    int maxSide = 0; ///< `encode.max_side`: the size the figures were measured at
     Millis interval{2000};
     std::optional<int> numCtx; ///< Ollama only, when the tokens per image are known
     std::vector<std::string> reasons;

@@ -58,15 +58,15 @@ TEST_CASE("probe: four slots, four images, tokens measured, a drop-in check-conf
           "[cli][probe]") {
     dmsd::test::TempDir dir("dmsd-probe");
     Emulator emulator({"--slots", "4", "--latency-ms", "500", "--tokens-per-image", "576"});
-    const std::string config = writeConfig(dir, emulator.url());
+    const std::string config = writeConfig(dir, emulator.url(), ", options: { num_ctx: 2048 }");
     const auto dropIn = dir / "60-probe.yaml";
     const auto [code, output] = runDmsd({"probe", "--config", config, "--write", dropIn.string()});
     INFO(output);
     REQUIRE(code == 0);
     CHECK(has(output, "largest image count: 4\n"));
     CHECK(has(output, "tokens per image: 576\n"));
-    // Four images (4 x 576 + text) do not fit the default num_ctx 2048: the
-    // probe asked again with a context that fits, and recommends it.
+    // Four images (4 x 576 + text) do not fit num_ctx 2048: the probe asked
+    // again with a context that fits, and recommends it.
     CHECK(has(output, "num_ctx was raised to 3072 where 2048 did not hold the prompt"));
     CHECK(has(output, "  frames_per_sequence: 4\n"));
     CHECK(has(output, "  mode: parallel\n"));

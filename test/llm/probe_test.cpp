@@ -54,6 +54,7 @@ TEST_CASE("probe: a server that takes four images and pays for concurrency", "[l
     CHECK(dropIn.starts_with("# probe of X\n"));
     CHECK(dropIn.find("  frames_per_sequence: 4\n") != std::string::npos);
     CHECK(dropIn.find("  mode: parallel\n") != std::string::npos);
+    CHECK(dropIn.find("  max_side: 336\n") != std::string::npos); // the default, as measured
     CHECK(dropIn.find("    num_ctx: 3072\n") != std::string::npos);
     CHECK(dropIn.find("#   num_ctx 3072: 4 images x 576 tokens + 185 tokens of text + 256 to "
                       "answer = 2745\n") != std::string::npos);

@@ -241,7 +241,8 @@ TEST_CASE("closeNow closes the window in progress as an analysed sequence", "[sa
     CHECK(rest.order == std::vector<char>{'S'});
 }
 
-TEST_CASE("setInterval stretches the window in progress and the next; back at once", "[sampler]") {
+TEST_CASE("setInterval stretches the window in progress and the next, then back at once",
+          "[sampler]") {
     // A moving scene at 10 fps: every window is analysed, so its ends show the interval.
     MotionSampler sampler(settings(1000, 4, 0.02, 10000));
     std::vector<double> ends;
