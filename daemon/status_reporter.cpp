@@ -34,8 +34,16 @@ std::string StatusReporter::line(const HealthState& health, const std::vector<Ac
 
 namespace {
 
-/// GetStatus's `vision` block: always there, with `null` for what is not
-/// measured (no face, the stage not running).
+/// `model.gpu`: where the model sits (Ollama's /api/ps after the warm-up); null when unknown.
+boost::json::value gpuJson(const std::optional<ModelPlacement>& placement) {
+    if (!placement) {
+        return nullptr;
+    }
+    return boost::json::object{{"size_mb", placement->size >> 20},
+                               {"vram_mb", placement->sizeVram >> 20},
+                               {"whole_in_gpu", placement->wholeInGpu()}};
+}
+
 /// `model.context`: what an image costs on the server and what the fit chose.
 boost::json::object contextJson(const ContextReport& c) {
     json::object out{{"state", contextStateName(c.state)}};
@@ -64,6 +72,8 @@ boost::json::object contextJson(const ContextReport& c) {
     return out;
 }
 
+/// GetStatus's `vision` block: always there, with `null` for what is not
+/// measured (no face, the stage not running).
 boost::json::object visionJson(const StatusSnapshot& s) {
     namespace json = boost::json;
     json::object v;
@@ -158,6 +168,7 @@ std::string StatusReporter::json(const StatusSnapshot& s) {
                      {"usable", s.health.modelOk},
                      {"problem", s.health.modelOk ? std::string() : s.health.modelProblem},
                      {"connections_opened", s.llm.client.connectionsOpened},
+                     {"gpu", gpuJson(s.llm.client.placement)},
                      {"context", contextJson(s.context)}};
     if (!s.llm.client.servers.empty()) {
         // llm.url a list: each server's state (llm/server_pool.h).

@@ -86,6 +86,14 @@ struct ServerStatus {
     friend bool operator==(const ServerStatus&, const ServerStatus&) = default;
 };
 
+/// Where the model sits, as Ollama's `/api/ps` says after a warm-up: its
+/// size and the part of it in GPU memory (both 0 when the server did not say).
+struct ModelPlacement {
+    std::int64_t size = 0;
+    std::int64_t sizeVram = 0;
+    bool wholeInGpu() const { return sizeVram >= size; }
+};
+
 /// Live figures of a client.
 struct ClientStats {
     std::size_t openConnections = 0; ///< sockets open (idle in the pool + in use)
@@ -104,6 +112,9 @@ struct ClientStats {
     /// (`done_reason`/`finish_reason` "length", or a prompt that filled the
     /// whole context): failed, never taken as evidence.
     std::uint64_t truncatedAnswers = 0;
+    /// Ollama: the model's placement after the last warm-up (`/api/ps`);
+    /// unset for other APIs or before one (several servers: the first that said).
+    std::optional<ModelPlacement> placement;
     /// Per server when the client is a pool of several; empty for one server.
     std::vector<ServerStatus> servers;
 };

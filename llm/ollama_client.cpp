@@ -574,7 +574,9 @@ void OllamaClient::cancelAll() {
 }
 
 ClientStats OllamaClient::stats() const {
-    return transport_->stats();
+    ClientStats stats = transport_->stats();
+    stats.placement = placement_;
+    return stats;
 }
 
 int OllamaClient::maxInFlight() const {

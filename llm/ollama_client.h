@@ -61,13 +61,8 @@ public:
     std::pair<AnalysisError, Retry> statusError(int status, std::string_view body,
                                                 std::string_view what) const;
 
-    /// Where the model sits after the last warm-up, from `/api/ps`: its size
-    /// and the part of it in GPU memory (both 0 when the server did not say).
-    struct Placement {
-        std::int64_t size = 0;
-        std::int64_t sizeVram = 0;
-        bool wholeInGpu() const { return sizeVram >= size; }
-    };
+    /// Where the model sits after the last warm-up, from `/api/ps`.
+    using Placement = ModelPlacement;
     const std::optional<Placement>& placement() const { return placement_; }
 
     /// The warm-up may take this long at least (loading a model takes seconds

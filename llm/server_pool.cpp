@@ -465,6 +465,9 @@ ClientStats ServerPool::stats() const {
         sum.protocolErrors += one.protocolErrors;
         sum.stalledResponses += one.stalledResponses;
         sum.truncatedAnswers += one.truncatedAnswers;
+        if (!sum.placement) {
+            sum.placement = one.placement;
+        }
         ServerStatus status;
         status.url = member->client->url();
         status.inService = member->inService;

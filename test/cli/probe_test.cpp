@@ -81,7 +81,7 @@ TEST_CASE("probe: four slots, four images, tokens measured, a drop-in check-conf
     CHECK(has(checkOutput, "mode parallel"));
 }
 
-TEST_CASE("probe: one slot is asked one combined question; one image per question is the mosaic",
+TEST_CASE("probe: one slot is asked one combined question, one image per question is the mosaic",
           "[cli][probe]") {
     dmsd::test::TempDir dir("dmsd-probe-small");
     Emulator emulator({"--slots", "1", "--latency-ms", "200", "--max-images", "1"});
@@ -93,7 +93,7 @@ TEST_CASE("probe: one slot is asked one combined question; one image per questio
     CHECK(has(output, "  mode: combined\n")); // concurrent questions only queue at one slot
 }
 
-TEST_CASE("probe: the OpenAI API keeps the server's context; a dead server is exit 3",
+TEST_CASE("probe: the OpenAI API keeps the server's context, a dead server is exit 3",
           "[cli][probe]") {
     dmsd::test::TempDir dir("dmsd-probe-openai");
     {

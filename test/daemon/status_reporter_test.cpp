@@ -59,8 +59,16 @@ TEST_CASE("GetStatus has exactly the contract's keys, in order", "[status]") {
           std::vector<std::string>{"source", "state", "problem"});
     CHECK(keys(all.at("model").as_object()) ==
           std::vector<std::string>{"url", "model", "usable", "problem", "connections_opened",
-                                   "context"});
+                                   "gpu", "context"});
     CHECK(all.at("model").at("context").at("state") == "pending");
+    CHECK(all.at("model").at("gpu").is_null()); // not said yet
+    f.s.llm.client.placement = ModelPlacement{std::int64_t{4} << 30, std::int64_t{3} << 30};
+    const json::object gpu =
+        json::parse(StatusReporter::json(f.s)).at("model").at("gpu").as_object();
+    CHECK(gpu.at("size_mb") == 4096);
+    CHECK(gpu.at("vram_mb") == 3072);
+    CHECK(gpu.at("whole_in_gpu") == false);
+    f.s.llm.client.placement.reset();
 
     // The optional parts, when there is something to say.
     f.s.lastAnalysisUs = 1700000000000000;
@@ -271,7 +279,8 @@ TEST_CASE("GetStatus's model block lists each server of a pool, URLs redacted", 
     const json::object model =
         json::parse(StatusReporter::json(f.s)).as_object().at("model").as_object();
     CHECK(keys(model) == std::vector<std::string>{"url", "model", "usable", "problem",
-                                                  "connections_opened", "context", "servers"});
+                                                  "connections_opened", "gpu", "context",
+                                                  "servers"});
     // As with one URL, the list is redacted where the JSON leaves (D-Bus, stdout).
     CHECK(model.at("url").as_string() == "http://user:secret@gpu1:11434, http://gpu2:11434");
     const json::array& servers = model.at("servers").as_array();

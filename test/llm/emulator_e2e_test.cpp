@@ -885,6 +885,9 @@ TEST_CASE("num_gpu and num_thread reach Ollama, and /api/ps tells a model not wh
         CHECK(ollama->placement()->sizeVram == 1000000000);
         CHECK(ollama->placement()->size > 1000000000);
         CHECK_FALSE(ollama->placement()->wholeInGpu());
+        // The same in the client's figures (GetStatus model.gpu).
+        REQUIRE(ollama->stats().placement);
+        CHECK(ollama->stats().placement->sizeVram == 1000000000);
     }
     {
         Emulator emulator({});

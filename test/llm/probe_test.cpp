@@ -60,7 +60,7 @@ TEST_CASE("probe: a server that takes four images and pays for concurrency", "[l
                       "answer = 2745\n") != std::string::npos);
 }
 
-TEST_CASE("probe: one slot asks one combined question; a slow server a longer interval",
+TEST_CASE("probe: one slot asks one combined question, a slow server a longer interval",
           "[llm][probe]") {
     const ProbeRecommendation r =
         recommend(figures(4, 1800ms, 1.05), LlmSettings{}, SamplingSettings{}, EncodeSettings{});
@@ -77,7 +77,7 @@ TEST_CASE("probe: one image per question is the mosaic", "[llm][probe]") {
     CHECK_FALSE(r.numCtx);           // one image: no second count to learn the cost from
 }
 
-TEST_CASE("probe: fewer frames where the server takes fewer images; OpenAI keeps its context",
+TEST_CASE("probe: fewer frames where the server takes fewer images, OpenAI keeps its context",
           "[llm][probe]") {
     LlmSettings openai;
     openai.server.api = LlmApi::OpenAi;

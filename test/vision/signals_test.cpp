@@ -387,7 +387,7 @@ TEST_CASE("vision onsets: eyes closed past a blink, the head leaving the cone, t
     CHECK(onsets[2] == Approx(5.8));
 }
 
-TEST_CASE("visionQuiet: an attentive face only; any closure, turn, absence or condition is not",
+TEST_CASE("visionQuiet: an attentive face only, never a closure, turn, absence or condition",
           "[vision]") {
     SignalTracker tracker(defaults());
     CHECK_FALSE(visionQuiet(tracker.current())); // nothing seen yet
