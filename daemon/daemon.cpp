@@ -710,7 +710,8 @@ void Daemon::fitBudget() {
         // warm-up loads the model with it, and it is not measured again.
         ModelSettings model = llm.model;
         model.options.numCtx = numCtx;
-        client_ = createModelClient(io_.get_executor(), transports_, model, clientLlm_.server.timeout);
+        client_ =
+            createModelClient(io_.get_executor(), transports_, model, clientLlm_.server.timeout);
         clientNumCtx_ = numCtx;
         budgetClient_ = client_;
         modelHealth_.watch(client_);

@@ -961,6 +961,22 @@ asio::any_io_executor HttpTransport::executor() const {
     return impl_->executor;
 }
 
+void takePromptCounts(PromptMeasurement& measured, const ChatResult& withImage,
+                      const ChatResult& textOnly, std::int64_t context, std::string_view url,
+                      std::string_view remedy) {
+    measured.withImageTokens = withImage.promptTokens;
+    measured.textTokens = textOnly.promptTokens;
+    if (context > 0 && measured.withImageTokens >= context) {
+        measured.contextFull = true;
+        measured.error = AnalysisError{
+            AnalysisError::Kind::InvalidAnswer, 0,
+            fmt::format("context budget: one image and the prompt fill the context of {} "
+                        "tokens on {} ({} prompt tokens reported): what an image costs cannot "
+                        "be measured; {}",
+                        context, url, measured.withImageTokens, remedy)};
+    }
+}
+
 std::string serverErrorText(std::string_view body, std::initializer_list<std::string_view> keys) {
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(body, ec);

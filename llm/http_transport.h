@@ -153,6 +153,14 @@ ChatOutcome chatOutcome(HttpCallResult sent, std::chrono::milliseconds latency) 
     return out;
 }
 
+/// Takes the two prompt counts of a measurement (ModelClient::measurePrompt)
+/// and refuses them as a figure when the one with the image reached
+/// \a context (> 0): the server kept the prompt's tail, so the count is the
+/// context, not the image. \a remedy ends the error's message.
+void takePromptCounts(PromptMeasurement& measured, const ChatResult& withImage,
+                      const ChatResult& textOnly, std::int64_t context, std::string_view url,
+                      std::string_view remedy);
+
 /// The server's error text from an error body: the first of \a keys in a
 /// JSON object (a string, or an object's "message", else the value as JSON),
 /// else the body itself, its first 300 bytes without trailing white space.

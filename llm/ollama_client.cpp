@@ -553,19 +553,8 @@ asio::awaitable<PromptMeasurement> OllamaClient::measurePrompt(std::string syste
         measured.error = std::move(second.error);
         co_return measured;
     }
-    measured.withImageTokens = first.result->promptTokens;
-    measured.textTokens = second.result->promptTokens;
-    if (const std::int64_t context = model_.options.numCtx;
-        context > 0 && measured.withImageTokens >= context) {
-        // The server kept the prompt's tail: the count is the context, not the image.
-        measured.contextFull = true;
-        measured.error = AnalysisError{
-            AnalysisError::Kind::InvalidAnswer, 0,
-            fmt::format("context budget: one image and the prompt fill the context of {} "
-                        "tokens on {} ({} prompt tokens reported): what an image costs cannot "
-                        "be measured; raise llm.options.num_ctx",
-                        context, url_, measured.withImageTokens)};
-    }
+    takePromptCounts(measured, *first.result, *second.result, model_.options.numCtx, url_,
+                     "raise llm.options.num_ctx");
     co_return measured;
 }
 

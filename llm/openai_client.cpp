@@ -427,19 +427,8 @@ asio::awaitable<PromptMeasurement> OpenAiClient::measurePrompt(std::string syste
         measured.error = std::move(second.error);
         co_return measured;
     }
-    measured.withImageTokens = first.result->promptTokens;
-    measured.textTokens = second.result->promptTokens;
-    if (const std::int64_t context = model_.context.size;
-        context > 0 && measured.withImageTokens >= context) {
-        // The server kept the prompt's tail: the count is the context, not the image.
-        measured.contextFull = true;
-        measured.error = AnalysisError{
-            AnalysisError::Kind::InvalidAnswer, 0,
-            fmt::format("context budget: one image and the prompt fill the context of {} "
-                        "tokens on {} ({} prompt tokens reported): what an image costs cannot "
-                        "be measured; raise the server's context (and llm.context.size)",
-                        context, url_, measured.withImageTokens)};
-    }
+    takePromptCounts(measured, *first.result, *second.result, model_.context.size, url_,
+                     "raise the server's context (and llm.context.size)");
     co_return measured;
 }
 

@@ -58,8 +58,8 @@ TEST_CASE("GetStatus has exactly the contract's keys, in order", "[status]") {
     CHECK(keys(all.at("camera").as_object()) ==
           std::vector<std::string>{"source", "state", "problem"});
     CHECK(keys(all.at("model").as_object()) ==
-          std::vector<std::string>{"url", "model", "usable", "problem", "connections_opened",
-                                   "gpu", "context"});
+          std::vector<std::string>{"url", "model", "usable", "problem", "connections_opened", "gpu",
+                                   "context"});
     CHECK(all.at("model").at("context").at("state") == "pending");
     CHECK(all.at("model").at("gpu").is_null()); // not said yet
     f.s.llm.client.placement = ModelPlacement{std::int64_t{4} << 30, std::int64_t{3} << 30};
@@ -88,18 +88,10 @@ TEST_CASE("GetStatus has exactly the contract's keys, in order", "[status]") {
 
 TEST_CASE("GetStatus's vision block: disabled, running with a face, failed", "[status]") {
     Fixture f;
-    const std::vector<std::string> fields{"state",
-                                          "failure",
-                                          "frames_processed",
-                                          "frames_skipped",
-                                          "cpu_per_frame_ms",
-                                          "onsets",
-                                          "quiet",
-                                          "face_present",
-                                          "ear",
-                                          "perclos",
-                                          "yaw_deg",
-                                          "pitch_deg"};
+    const std::vector<std::string> fields{"state",          "failure",          "frames_processed",
+                                          "frames_skipped", "cpu_per_frame_ms", "onsets",
+                                          "quiet",          "face_present",     "ear",
+                                          "perclos",        "yaw_deg",          "pitch_deg"};
     json::object vision =
         json::parse(StatusReporter::json(f.s)).as_object().at("vision").as_object();
     CHECK(keys(vision) == fields);
