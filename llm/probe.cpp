@@ -43,10 +43,9 @@ ChatRequest question(const ProbeOptions& options, int images, int marker) {
 asio::awaitable<ConcurrencyFigure> concurrent(ModelClientPtr client, const ProbeOptions& options,
                                               int count, int images, int& marker,
                                               milliseconds one) {
-    using Op = decltype(asio::co_spawn(co_await asio::this_coro::executor,
-                                       client->chat(ChatRequest{}), asio::deferred));
-    std::vector<Op> ops;
     const auto executor = co_await asio::this_coro::executor;
+    using Op = decltype(asio::co_spawn(executor, client->chat(ChatRequest{}), asio::deferred));
+    std::vector<Op> ops;
     for (int i = 0; i < count; ++i) {
         ops.push_back(asio::co_spawn(executor, client->chat(question(options, images, ++marker)),
                                      asio::deferred));
