@@ -53,7 +53,8 @@ FramePtr sceneFrame(int width, int height) {
     for (int y = 0; y < height; ++y) {
         for (int x = 0; x < width; ++x) {
             const double shade = 96.0 + 64.0 * std::sin(x / 23.0) * std::cos(y / 31.0);
-            i420[static_cast<std::size_t>(y * width + x)] =
+            i420[static_cast<std::size_t>(y) * static_cast<std::size_t>(width) +
+                 static_cast<std::size_t>(x)] =
                 static_cast<std::uint8_t>(std::clamp(static_cast<int>(shade) + noise(), 0, 255));
         }
     }
@@ -132,7 +133,7 @@ int runProbe(Args args) {
     std::exception_ptr failure;
     boost::asio::co_spawn(io, probeServer(client, options),
                           [&](std::exception_ptr e, ProbeFigures figures) {
-                              failure = e;
+                              failure = std::move(e);
                               measured = std::move(figures);
                           });
     io.run();

@@ -46,6 +46,7 @@ asio::awaitable<ConcurrencyFigure> concurrent(ModelClientPtr client, const Probe
     const auto executor = co_await asio::this_coro::executor;
     using Op = decltype(asio::co_spawn(executor, client->chat(ChatRequest{}), asio::deferred));
     std::vector<Op> ops;
+    ops.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {
         ops.push_back(asio::co_spawn(executor, client->chat(question(options, images, ++marker)),
                                      asio::deferred));
