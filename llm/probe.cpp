@@ -13,6 +13,7 @@
 
 #include "base/duration.h"
 #include "llm/analysis.h"
+#include "llm/context_budget.h"
 
 namespace dmsd {
 
@@ -216,8 +217,11 @@ ProbeRecommendation recommend(const ProbeFigures& figures, const LlmSettings& ll
     if (figures.tokensPerImage && llm.server.api == LlmApi::Ollama) {
         const std::int64_t text = std::max<std::int64_t>(0, figures.perImageCount[0].promptTokens -
                                                                 *figures.tokensPerImage);
-        const std::int64_t need =
-            perQuestion * *figures.tokensPerImage + text + llm.model.options.numPredict;
+        BudgetNeed cost; // what one request costs, as the daemon's fit counts it
+        cost.tokensPerImage = *figures.tokensPerImage;
+        cost.promptTokens = text;
+        cost.numPredict = llm.model.options.numPredict;
+        const std::int64_t need = requestTokens(cost, perQuestion);
         const int numCtx =
             static_cast<int>(std::max<std::int64_t>(2048, (need + 1023) / 1024 * 1024));
         r.numCtx = numCtx;
