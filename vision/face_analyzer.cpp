@@ -69,9 +69,23 @@ const std::array<cv::Point3d, 6> kFaceModel = {{
 }};
 constexpr std::array<int, 6> kPoseLandmarks = {30, 8, 36, 45, 48, 54};
 
-/// Below this peak-to-sidelobe ratio the correlation tracker has lost the
-/// face (dlib's tracker reads well above 10 on a steady face).
-constexpr double kTrackerLostPsr = 7.0;
+/// Between two detections the face box follows the image: the box's
+/// content, shrunk to kPatchSide pixels square, is phase-correlated
+/// (OpenCV's `phaseCorrelate`, Hanning-windowed) with the same place in the
+/// next frame; the peak gives the shift. Below kTrackLostResponse (the
+/// peak's share of the correlation energy; a face that moved a few pixels
+/// reads well above 0.3 there, unrelated content below 0.1) the face is
+/// taken as lost and the frame runs the detector.
+constexpr int kPatchSide = 64;
+constexpr double kTrackLostResponse = 0.15;
+
+/// The scheduled re-detection of a tracked face looks only around it: the
+/// box grown by this share of its width on each side (the head moves a
+/// fraction of that between two detections).
+constexpr double kAroundMargin = 0.4;
+/// The cell of dlib's HOG features, in the detector's pixels: an area cut
+/// on this grid gives the detector the same cells as the whole picture.
+constexpr double kHogCell = 8.0;
 
 double degrees(double radians) {
     return radians * 180.0 / std::numbers::pi;
@@ -100,11 +114,16 @@ struct FaceAnalyzer::Impl {
     VisionSettings settings;
     std::shared_ptr<const dlib::shape_predictor> model;
     dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
-    dlib::correlation_tracker tracker;
     bool tracking = false;
     bool forceDetect = true;
     int framesSinceDetect = 0;
     double detectConfidence = 0.0;
+    /// The face's box in the last frame (full resolution) and its content
+    /// there, kPatchSide square, for the next frame's phase correlation.
+    dlib::drectangle lastBox;
+    cv::Mat lastPatch;
+    cv::Mat patch;
+    cv::Mat window; ///< the Hanning window of the correlation
     cv::Mat small; ///< the downscaled plane, reused from frame to frame
     std::vector<dlib::rect_detection> detections;
     std::vector<cv::Point2d> imagePoints;
@@ -113,80 +132,155 @@ struct FaceAnalyzer::Impl {
     bool poseValid = false;
 
     FaceAnalysis analyze(const LumaView& luma);
+    /// \a box's content in \a full, shrunk to kPatchSide square, as float.
+    bool patchOf(const cv::Mat& full, const dlib::drectangle& box, cv::Mat& out) const;
+    /// Where the last frame's face is in \a full, if it is still there.
+    std::optional<dlib::drectangle> trackedBox(const cv::Mat& full);
+    /// The largest face the detector finds in \a area of \a full, seen
+    /// scaled down by \a scale; its box in \a full's pixels.
+    std::optional<dlib::drectangle> detect(const cv::Mat& full, const cv::Rect& area,
+                                           double scale);
     std::optional<HeadPose> solvePose(const FaceLandmarks& landmarks, int width, int height);
 };
+
+bool FaceAnalyzer::Impl::patchOf(const cv::Mat& full, const dlib::drectangle& box,
+                                 cv::Mat& out) const {
+    const cv::Rect area =
+        cv::Rect(cv::Point(static_cast<int>(std::lround(box.left())),
+                           static_cast<int>(std::lround(box.top()))),
+                 cv::Point(static_cast<int>(std::lround(box.right())),
+                           static_cast<int>(std::lround(box.bottom())))) &
+        cv::Rect(0, 0, full.cols, full.rows);
+    // Most of the face must be in the picture to be followed.
+    if (area.area() * 2 < box.area()) {
+        return false;
+    }
+    cv::Mat shrunk;
+    cv::resize(full(area), shrunk, cv::Size(kPatchSide, kPatchSide), 0, 0, cv::INTER_AREA);
+    shrunk.convertTo(out, CV_32F);
+    return true;
+}
+
+std::optional<dlib::drectangle> FaceAnalyzer::Impl::trackedBox(const cv::Mat& full) {
+    if (lastPatch.empty() || !patchOf(full, lastBox, patch)) {
+        return std::nullopt;
+    }
+    if (window.empty()) {
+        cv::createHanningWindow(window, cv::Size(kPatchSide, kPatchSide), CV_32F);
+    }
+    double response = 0.0;
+    const cv::Point2d shift = cv::phaseCorrelate(lastPatch, patch, window, &response);
+    if (!(response >= kTrackLostResponse)) {
+        return std::nullopt;
+    }
+    // The shift is in patch pixels; the box keeps its size between detections.
+    const double dx = shift.x * lastBox.width() / kPatchSide;
+    const double dy = shift.y * lastBox.height() / kPatchSide;
+    return dlib::translate_rect(lastBox, dlib::dpoint(dx, dy));
+}
+
+std::optional<dlib::drectangle> FaceAnalyzer::Impl::detect(const cv::Mat& full,
+                                                            const cv::Rect& area,
+                                                            double scale) {
+    // The detector sees the area scaled by 1/scale (a small copy; the
+    // full-resolution plane is never copied).
+    const cv::Mat region = full(area);
+    const cv::Size size(std::max(1, static_cast<int>(std::lround(area.width / scale))),
+                        std::max(1, static_cast<int>(std::lround(area.height / scale))));
+    const cv::Mat* view = &region;
+    if (size != region.size()) {
+        cv::resize(region, small, size, 0, 0, scale > 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+        view = &small;
+    }
+    detections.clear();
+    detector(Luma(*view), detections, 0.0);
+    // The driver is the largest face (a passenger or a face on a poster is
+    // smaller from the driver's camera).
+    const auto largest = std::max_element(
+        detections.begin(), detections.end(),
+        [](const auto& a, const auto& b) { return a.rect.area() < b.rect.area(); });
+    if (largest == detections.end()) {
+        return std::nullopt;
+    }
+    detectConfidence = detectionConfidence(largest->detection_confidence);
+    const dlib::rectangle& r = largest->rect;
+    return dlib::drectangle(area.x + r.left() * scale, area.y + r.top() * scale,
+                            area.x + r.right() * scale, area.y + r.bottom() * scale);
+}
 
 FaceAnalysis FaceAnalyzer::Impl::analyze(const LumaView& luma) {
     FaceAnalysis out;
     std::int64_t t0 = threadCpuUs();
 
-    // The detector and tracker see a small copy; the landmarks the original.
+    // The landmarks read the full-resolution plane, wrapped without a copy.
     const cv::Mat full(luma.height, luma.width, CV_8UC1, const_cast<std::uint8_t*>(luma.data),
                        static_cast<std::size_t>(luma.stride));
-    double scale = 1.0;
-    const cv::Mat* view = &full;
-    if (luma.width > settings.downscaleWidth) {
-        scale = static_cast<double>(luma.width) / settings.downscaleWidth;
-        const int height = std::max(1, static_cast<int>(std::lround(luma.height / scale)));
-        cv::resize(full, small, cv::Size(settings.downscaleWidth, height), 0, 0, cv::INTER_AREA);
-        view = &small;
-    }
-    const Luma image(*view);
-    std::int64_t t1 = threadCpuUs();
-    out.cost.downscaleUs = t1 - t0;
-
-    std::optional<dlib::drectangle> box;
-    double confidence = 0.0;
-    if (tracking && !forceDetect && framesSinceDetect < settings.detectInterval) {
-        // Between two detections (a fraction of a second) the face keeps its
-        // size: the translation-only update costs about half of the one that
-        // also searches scales (measured, docs/performance.md).
-        const double psr = tracker.update_noscale(image);
-        t0 = t1;
-        t1 = threadCpuUs();
+    const std::optional<dlib::drectangle> tracked =
+        tracking && !forceDetect ? trackedBox(full) : std::nullopt;
+    {
+        const std::int64_t t1 = threadCpuUs();
         out.cost.trackUs = t1 - t0;
-        if (psr >= kTrackerLostPsr) {
-            box = tracker.get_position();
-            // The tracker vouches for no more than the detection it started from.
-            confidence = std::min(detectConfidence, std::clamp(psr / 20.0, 0.0, 1.0));
-            ++framesSinceDetect;
-        }
-    }
-    if (!box) {
-        detections.clear();
-        detector(image, detections, 0.0);
         t0 = t1;
-        t1 = threadCpuUs();
-        out.cost.detectUs = t1 - t0;
+    }
+    std::optional<dlib::drectangle> box;
+    if (tracked && framesSinceDetect < settings.detectInterval) {
+        box = tracked;
+        ++framesSinceDetect;
+    } else {
         out.face.detected = true;
         forceDetect = false;
         framesSinceDetect = 1;
-        // The driver is the largest face (a passenger or a face on a
-        // poster is smaller from the driver's camera).
-        const auto largest = std::max_element(
-            detections.begin(), detections.end(),
-            [](const auto& a, const auto& b) { return a.rect.area() < b.rect.area(); });
-        if (largest == detections.end()) {
+        // The detector's scale: the picture downscaled to downscale_width.
+        const double scale = luma.width > settings.downscaleWidth
+                                 ? static_cast<double>(luma.width) / settings.downscaleWidth
+                                 : 1.0;
+        if (tracked) {
+            // The scheduled re-detection of a tracked face searches around
+            // it only: the box grown by kAroundMargin on each side, at the
+            // whole picture's scale and on its HOG cell grid, so that the
+            // detector frames the face exactly as a whole-picture detection
+            // would (the landmarks depend on that framing).
+            const double cell = kHogCell * scale;
+            const double margin = kAroundMargin * tracked->width();
+            const auto snapDown = [cell](double v) {
+                return static_cast<int>(std::floor(v / cell) * cell);
+            };
+            const auto snapUp = [cell](double v) {
+                return static_cast<int>(std::ceil(v / cell) * cell);
+            };
+            const cv::Rect around =
+                cv::Rect(cv::Point(snapDown(tracked->left() - margin),
+                                   snapDown(tracked->top() - margin)),
+                         cv::Point(snapUp(tracked->right() + margin),
+                                   snapUp(tracked->bottom() + margin))) &
+                cv::Rect(0, 0, luma.width, luma.height);
+            if (!around.empty()) {
+                out.cost.detectArea = DetectArea::AroundFace;
+                box = detect(full, around, scale);
+            }
+        }
+        if (!box) {
+            // No face known, or none where it was: the whole picture.
+            out.cost.detectArea = DetectArea::Full;
+            box = detect(full, cv::Rect(0, 0, luma.width, luma.height), scale);
+        }
+        const std::int64_t t1 = threadCpuUs();
+        out.cost.detectUs = t1 - t0;
+        t0 = t1;
+        if (!box) {
             tracking = false;
             return out;
         }
-        detectConfidence = detectionConfidence(largest->detection_confidence);
-        confidence = detectConfidence;
-        tracker.start_track(image, dlib::drectangle(largest->rect));
-        tracking = true;
-        box = dlib::drectangle(largest->rect);
     }
 
-    const dlib::rectangle fullBox(std::lround(box->left() * scale), std::lround(box->top() * scale),
-                                  std::lround(box->right() * scale),
-                                  std::lround(box->bottom() * scale));
+    const dlib::rectangle fullBox(std::lround(box->left()), std::lround(box->top()),
+                                  std::lround(box->right()), std::lround(box->bottom()));
     const dlib::full_object_detection shape = (*model)(Luma(full), fullBox);
-    t0 = t1;
-    t1 = threadCpuUs();
+    const std::int64_t t1 = threadCpuUs();
     out.cost.landmarksUs = t1 - t0;
 
     out.face.present = true;
-    out.face.confidence = confidence;
+    out.face.confidence = detectConfidence; // a tracked face: its last detection's
     out.face.box = {static_cast<double>(fullBox.left()), static_cast<double>(fullBox.top()),
                     static_cast<double>(fullBox.width()), static_cast<double>(fullBox.height())};
     for (unsigned long i = 0; i < shape.num_parts() && i < out.face.landmarks.size(); ++i) {
@@ -194,7 +288,12 @@ FaceAnalysis FaceAnalyzer::Impl::analyze(const LumaView& luma) {
                                  static_cast<double>(shape.part(i).y())};
     }
     out.face.pose = solvePose(out.face.landmarks, luma.width, luma.height);
-    out.cost.poseUs = threadCpuUs() - t1;
+    const std::int64_t t2 = threadCpuUs();
+    out.cost.poseUs = t2 - t1;
+    // The next frame is correlated with this one's face.
+    lastBox = *box;
+    tracking = patchOf(full, lastBox, lastPatch);
+    out.cost.trackUs += threadCpuUs() - t2;
     return out;
 }
 

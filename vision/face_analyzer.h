@@ -2,9 +2,11 @@
 
 /// \file
 /// `FaceAnalyzer`: finds the driver's face in a luma (Y) plane and measures
-/// it. dlib's HOG frontal face detector on the plane downscaled to
-/// `vision.downscale_width`, every `vision.detect_interval` frames; dlib's
-/// correlation tracker in between; dlib's 68-point shape predictor on the
+/// it. dlib's HOG frontal face detector every `vision.detect_interval`
+/// frames: around the tracked face, or over the plane downscaled to
+/// `vision.downscale_width` when no face is known or none is found there;
+/// in between, the box follows the image (OpenCV's phase correlation of the
+/// face's content from frame to frame); dlib's 68-point shape predictor on the
 /// full-resolution plane; head pose from six landmarks with OpenCV's
 /// solvePnP against a generic 3D face. dlib and OpenCV stay behind the
 /// pimpl: this header includes neither.
@@ -31,14 +33,21 @@ struct LumaView {
 /// The Y plane of \a frame (no copy; valid while the frame lives).
 LumaView lumaOf(const Frame& frame);
 
+/// Where a frame's face detector looked.
+enum class DetectArea {
+    None,       ///< nowhere: the face was tracked
+    AroundFace, ///< around the tracked face only (a scheduled re-detection that found it)
+    Full,       ///< the whole downscaled picture (no face known, or none around it)
+};
+
 /// Thread CPU time one `analyze()` spent in each step, in microseconds.
 struct AnalysisCost {
-    std::int64_t downscaleUs = 0;
-    std::int64_t detectUs = 0;    ///< the full detector (0 on a tracking frame)
-    std::int64_t trackUs = 0;     ///< the correlation tracker (0 on a detection frame)
+    DetectArea detectArea = DetectArea::None;
+    std::int64_t trackUs = 0;     ///< the phase correlation that follows the face
+    std::int64_t detectUs = 0;    ///< the detector with its small copy (0 on a tracked frame)
     std::int64_t landmarksUs = 0; ///< the shape predictor
     std::int64_t poseUs = 0;      ///< solvePnP
-    std::int64_t totalUs() const { return downscaleUs + detectUs + trackUs + landmarksUs + poseUs; }
+    std::int64_t totalUs() const { return trackUs + detectUs + landmarksUs + poseUs; }
 };
 
 /// What the analyzer of one stream found in one frame.
@@ -47,7 +56,7 @@ struct FaceAnalysis {
     AnalysisCost cost;
 };
 
-/// The detector, tracker, landmark model and pose solver of one video
+/// The detector, landmark model and pose solver of one video
 /// stream (it remembers the face between frames). Not thread-safe: one
 /// thread uses it. Loading reads a 95 MiB model (1.3 s of CPU in bench_vision).
 class FaceAnalyzer {

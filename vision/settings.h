@@ -48,7 +48,7 @@ struct VisionSettings {
     std::string model{kDefaultLandmarkModel};
     int everyNthFrame = 1;    ///< look at every Nth captured frame
     int detectInterval = 5;   ///< frames looked at between full detections
-    int downscaleWidth = 320; ///< width of the image the detector and tracker see
+    int downscaleWidth = 320; ///< width of the image the detector sees
     /// Sampling window while vision sees a quiet scene (visionQuiet) and no
     /// alert is raised; 0: off (every window is `sampling.interval`).
     Millis quietInterval{0};

@@ -83,7 +83,7 @@ const DriverSignals& SignalTracker::update(const FaceObservation& face, double t
 
     signals_.facePresent.value = present;
     // An absence is as certain as the detector that looked: the analyzer
-    // runs the full detector whenever the tracker loses the face.
+    // reports no face only from a frame that ran the full detector.
     signals_.facePresent.confidence = present ? confidence : (face.detected ? 1.0 : 0.5);
     if (present) {
         faceLostAt_.reset();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <numeric>
+#include <pthread.h>
 #include <utility>
 #include <variant>
 
@@ -104,6 +105,9 @@ void VisionStage::setState(VisionState state, std::string reason) {
 }
 
 void VisionStage::run() {
+    // Named for `top -H`, perf and /proc/PID/task: the stage's CPU is told
+    // apart from the loop's and GStreamer's (bench_vision_run reads it).
+    ::pthread_setname_np(::pthread_self(), "dmsd-vision");
     // The model is loaded here, not in start(): loading takes seconds
     // and the caller (the daemon's loop) must not wait for it.
     auto opened = FaceAnalyzer::open(settings_);

@@ -117,12 +117,12 @@ int main(int argc, char** argv) {
     }
     const cv::Mat empty = test::driverFrame(*seat);
 
-    // Warm-up (caches, the tracker's FFT plans).
+    // Warm-up (caches).
     for (int i = 0; i < 20; ++i) {
         analyzer->analyze(test::lumaView(moving[static_cast<std::size_t>(i) % moving.size()]));
     }
 
-    Series downscale, detect, track, landmarks, pose, signalsUs, perFrame, noFace;
+    Series track, detectAround, detect, landmarks, landmarksDetected, landmarksTracked, pose, signalsUs, perFrame, noFace;
     SignalTracker signals(settings.signals);
     int present = 0;
     for (int i = 0; i < frames; ++i) {
@@ -132,9 +132,16 @@ int main(int argc, char** argv) {
         signals.update(a.face, i / 15.0);
         const std::int64_t s = threadCpuUs() - before;
         present += a.face.present ? 1 : 0;
-        downscale.add(a.cost.downscaleUs);
-        (a.face.detected ? detect : track).add(a.face.detected ? a.cost.detectUs : a.cost.trackUs);
+        if (a.cost.detectArea == DetectArea::None) {
+            track.add(a.cost.trackUs);
+        }
+        if (a.cost.detectArea == DetectArea::AroundFace) {
+            detectAround.add(a.cost.detectUs);
+        } else if (a.cost.detectArea == DetectArea::Full) {
+            detect.add(a.cost.detectUs);
+        }
         if (a.face.present) {
+            (a.face.detected ? landmarksDetected : landmarksTracked).add(a.cost.landmarksUs);
             landmarks.add(a.cost.landmarksUs);
             pose.add(a.cost.poseUs);
         }
@@ -154,10 +161,12 @@ int main(int argc, char** argv) {
                 "detect_interval %d, %d frames, face found in %d\n",
                 settings.downscaleWidth, settings.detectInterval, frames, present);
     std::printf("  thread CPU time per step:\n");
-    std::printf("%s\n", downscale.line("downscale (cv::resize)").c_str());
-    std::printf("%s\n", detect.line("detection frame (HOG)").c_str());
-    std::printf("%s\n", track.line("tracking frame (correlation)").c_str());
+    std::printf("%s\n", track.line("tracking (phase correlation)").c_str());
+    std::printf("%s\n", detectAround.line("detection around the face").c_str());
+    std::printf("%s\n", detect.line("detection, whole picture").c_str());
     std::printf("%s\n", landmarks.line("landmarks (68 points)").c_str());
+    std::printf("%s\n", landmarksDetected.line("  on detection frames").c_str());
+    std::printf("%s\n", landmarksTracked.line("  on tracked frames").c_str());
     std::printf("%s\n", pose.line("pose (solvePnP)").c_str());
     std::printf("%s\n", signalsUs.line("signals (SignalTracker)").c_str());
     std::printf("%s\n", perFrame.line("per frame, all steps").c_str());

@@ -15,7 +15,11 @@
 //   bench_vision_run [--cycles N]      (default 2: 88 s of video per run)
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -68,11 +72,46 @@ ProcSample sample(pid_t pid) {
     return s;
 }
 
+/// CPU seconds of each thread of \a pid, summed by thread name.
+std::map<std::string, double> threadCpu(pid_t pid) {
+    std::map<std::string, double> out;
+    const double tick = double(::sysconf(_SC_CLK_TCK));
+    std::error_code ec;
+    for (const auto& task :
+         std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+        std::ifstream stat(task.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const auto open = text.find('(');
+        const auto close = text.rfind(')');
+        if (open == std::string::npos || close == std::string::npos) {
+            continue;
+        }
+        std::istringstream rest(text.substr(close + 2));
+        std::string field;
+        double utime = 0;
+        double stime = 0;
+        for (int i = 0; i < 13 && rest >> field; ++i) {
+            if (i == 11) {
+                utime = std::stod(field);
+            } else if (i == 12) {
+                stime = std::stod(field);
+            }
+        }
+        // GStreamer names its threads after elements ("qtdemux0:sink"):
+        // the digits go, so that restarts add up under one name.
+        std::string name = text.substr(open + 1, close - open - 1);
+        name.erase(std::remove_if(name.begin(), name.end(), ::isdigit), name.end());
+        out[name] += (utime + stime) / tick;
+    }
+    return out;
+}
+
 struct Result {
     double cpuPerVideoSecondMs = 0;
     ProcSample end;
     std::vector<double> drowsy; ///< onset to raise, s
     std::vector<double> absent;
+    std::map<std::string, double> threadMsPerS; ///< CPU per second of video, by thread name
 };
 
 Result runOnce(const FaceVideoSpec& spec, double videoS, bool vision) {
@@ -103,6 +142,7 @@ vision: {{ enabled: {} }}
         throw std::runtime_error("no READY=1: " + h.daemonLog());
     }
     const ProcSample first = sample(h.daemon().pid());
+    const auto firstThreads = threadCpu(h.daemon().pid());
     Result result;
     const std::size_t cycles = spec.segments.size() / 4;
     for (std::size_t c = 0; c < cycles && vision; ++c) {
@@ -121,8 +161,14 @@ vision: {{ enabled: {} }}
                                     std::chrono::duration<double>(videoS - 1.0));
     std::this_thread::sleep_until(until); // the video plays for its length: a measuring window
     const ProcSample last = sample(h.daemon().pid());
+    const auto lastThreads = threadCpu(h.daemon().pid());
     const double wall = std::chrono::duration<double>(Clock::now() - *ready).count();
     result.cpuPerVideoSecondMs = (last.cpuSeconds - first.cpuSeconds) * 1000.0 / wall;
+    for (const auto& [name, seconds] : lastThreads) {
+        const auto before = firstThreads.find(name);
+        const double start = before == firstThreads.end() ? 0.0 : before->second;
+        result.threadMsPerS[name] = (seconds - start) * 1000.0 / wall;
+    }
     result.end = last;
     return result;
 }
@@ -163,6 +209,19 @@ int main(int argc, char** argv) {
                on.cpuPerVideoSecondMs / 10.0);
     fmt::print("vision off  {:6.1f} ms/s ({:.1f}% of one core)\n", off.cpuPerVideoSecondMs,
                off.cpuPerVideoSecondMs / 10.0);
+    fmt::print("\nby thread (ms per second of video; GStreamer's named after their elements)\n");
+    std::map<std::string, std::pair<double, double>> threads;
+    for (const auto& [name, ms] : on.threadMsPerS) {
+        threads[name].first = ms;
+    }
+    for (const auto& [name, ms] : off.threadMsPerS) {
+        threads[name].second = ms;
+    }
+    for (const auto& [name, ms] : threads) {
+        if (ms.first >= 0.5 || ms.second >= 0.5) {
+            fmt::print("  {:20} on {:6.1f}   off {:6.1f}\n", name, ms.first, ms.second);
+        }
+    }
     fmt::print("\n== Memory ==\n");
     fmt::print("vision on   RSS at the end {} kB, peak (VmHWM) {} kB\n", on.end.rssKb,
                on.end.hwmKb);

@@ -194,7 +194,7 @@ TEST_CASE("the tracker follows the face between detections", "[vision][faces]") 
     REQUIRE(first.face.present);
     CHECK(first.face.detected);
     CHECK(first.cost.detectUs > 0);
-    CHECK(first.cost.trackUs == 0);
+    CHECK(first.cost.detectArea == DetectArea::Full);
     // The face moves 6 px right per frame; four frames are tracked.
     for (int i = 1; i <= 4; ++i) {
         INFO("frame " << i);
@@ -202,23 +202,34 @@ TEST_CASE("the tracker follows the face between detections", "[vision][faces]") 
         REQUIRE(next.face.present);
         CHECK_FALSE(next.face.detected);
         CHECK(next.cost.detectUs == 0);
+        CHECK(next.cost.detectArea == DetectArea::None);
         CHECK(next.cost.trackUs > 0);
+        // The phase correlation moves the box with the face.
+        CHECK(next.face.box.left - first.face.box.left == Approx(6.0 * i).margin(2.0));
         // The landmarks move with the face (the nose tip, 6 px a frame).
         CHECK(next.face.landmarks[30].x - first.face.landmarks[30].x ==
               Approx(6.0 * i).margin(4.0));
         CHECK(next.face.landmarks[30].y == Approx(first.face.landmarks[30].y).margin(4.0));
     }
-    // The fifth frame after a detection runs the detector again.
+    // The fifth frame after a detection runs the detector again, around the
+    // face only, and the box it finds is where the face moved to.
     const FaceAnalysis fifth = analyzer->analyze(lumaView(shifted(*frame, 30.0, 0)));
     CHECK(fifth.face.detected);
     CHECK(fifth.face.present);
+    CHECK(fifth.cost.detectArea == DetectArea::AroundFace);
+    // (A detection's box moves on the HOG cell grid: 8 px at 320 wide, 16 here.)
+    CHECK(fifth.face.box.left - first.face.box.left == Approx(30.0).margin(16.0));
+    CHECK(fifth.face.landmarks[30].x - first.face.landmarks[30].x == Approx(30.0).margin(4.0));
 
     // The driver leaves: absent at the latest at the next detection.
     const auto seat = driverImage(kHome);
     REQUIRE(seat);
     bool absent = false;
     for (int i = 0; i < settings.detectInterval && !absent; ++i) {
-        absent = !analyzer->analyze(lumaView(*seat)).face.present;
+        const FaceAnalysis a = analyzer->analyze(lumaView(*seat));
+        absent = !a.face.present;
+        // An absence is only ever the whole picture's verdict.
+        CHECK((a.face.present || a.cost.detectArea == DetectArea::Full));
     }
     CHECK(absent);
 }
