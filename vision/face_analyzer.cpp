@@ -73,9 +73,9 @@ constexpr std::array<int, 6> kPoseLandmarks = {30, 8, 36, 45, 48, 54};
 /// content, shrunk to kPatchSide pixels square, is phase-correlated
 /// (OpenCV's `phaseCorrelate`, Hanning-windowed) with the same place in the
 /// next frame; the peak gives the shift. Below kTrackLostResponse (the
-/// peak's share of the correlation energy; a face that moved a few pixels
-/// reads well above 0.3 there, unrelated content below 0.1) the face is
-/// taken as lost and the frame runs the detector.
+/// peak's share of the correlation energy: a face moved by 6 px reads 0.97,
+/// the empty seat that replaced it -0.02, in test/vision/face_analyzer_test.cpp)
+/// the face is taken as lost and the frame runs the detector.
 constexpr int kPatchSide = 64;
 constexpr double kTrackLostResponse = 0.15;
 
@@ -135,7 +135,7 @@ struct FaceAnalyzer::Impl {
     /// \a box's content in \a full, shrunk to kPatchSide square, as float.
     bool patchOf(const cv::Mat& full, const dlib::drectangle& box, cv::Mat& out) const;
     /// Where the last frame's face is in \a full, if it is still there.
-    std::optional<dlib::drectangle> trackedBox(const cv::Mat& full);
+    std::optional<dlib::drectangle> trackedBox(const cv::Mat& full, double& response);
     /// The largest face the detector finds in \a area of \a full, seen
     /// scaled down by \a scale; its box in \a full's pixels.
     std::optional<dlib::drectangle> detect(const cv::Mat& full, const cv::Rect& area,
@@ -161,14 +161,14 @@ bool FaceAnalyzer::Impl::patchOf(const cv::Mat& full, const dlib::drectangle& bo
     return true;
 }
 
-std::optional<dlib::drectangle> FaceAnalyzer::Impl::trackedBox(const cv::Mat& full) {
+std::optional<dlib::drectangle> FaceAnalyzer::Impl::trackedBox(const cv::Mat& full,
+                                                                double& response) {
     if (lastPatch.empty() || !patchOf(full, lastBox, patch)) {
         return std::nullopt;
     }
     if (window.empty()) {
         cv::createHanningWindow(window, cv::Size(kPatchSide, kPatchSide), CV_32F);
     }
-    double response = 0.0;
     const cv::Point2d shift = cv::phaseCorrelate(lastPatch, patch, window, &response);
     if (!(response >= kTrackLostResponse)) {
         return std::nullopt;
@@ -216,7 +216,7 @@ FaceAnalysis FaceAnalyzer::Impl::analyze(const LumaView& luma) {
     const cv::Mat full(luma.height, luma.width, CV_8UC1, const_cast<std::uint8_t*>(luma.data),
                        static_cast<std::size_t>(luma.stride));
     const std::optional<dlib::drectangle> tracked =
-        tracking && !forceDetect ? trackedBox(full) : std::nullopt;
+        tracking && !forceDetect ? trackedBox(full, out.cost.trackResponse) : std::nullopt;
     {
         const std::int64_t t1 = threadCpuUs();
         out.cost.trackUs = t1 - t0;

@@ -44,6 +44,9 @@ enum class DetectArea {
 struct AnalysisCost {
     DetectArea detectArea = DetectArea::None;
     std::int64_t trackUs = 0;     ///< the phase correlation that follows the face
+    /// The correlation's peak response, 0..1 (0 when no face was followed):
+    /// below 0.15 the face is taken as lost (docs/vision.md).
+    double trackResponse = 0.0;
     std::int64_t detectUs = 0;    ///< the detector with its small copy (0 on a tracked frame)
     std::int64_t landmarksUs = 0; ///< the shape predictor
     std::int64_t poseUs = 0;      ///< solvePnP
