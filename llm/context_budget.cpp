@@ -12,11 +12,6 @@ namespace dmsd {
 
 namespace {
 
-/// Ollama takes any num_ctx; a multiple of 256 keeps the figure readable.
-int roundUpCtx(std::int64_t tokens) {
-    return static_cast<int>((tokens + 255) / 256 * 256);
-}
-
 std::string lower(std::string_view s) {
     std::string out(s);
     std::transform(out.begin(), out.end(), out.begin(),
@@ -88,6 +83,10 @@ std::optional<std::int64_t> contextInError(std::string_view message) {
     return std::nullopt;
 }
 
+int contextSizeFor(std::int64_t tokens) {
+    return static_cast<int>((tokens + 255) / 256 * 256);
+}
+
 std::int64_t requestTokens(const BudgetNeed& need, int images) {
     return static_cast<std::int64_t>(images) * need.tokensPerImage + need.promptTokens +
            need.numPredict;
@@ -118,7 +117,7 @@ BudgetPlan planContextBudget(const BudgetNeed& need, const ContextSettings& limi
         ollama ? std::max<std::int64_t>(need.context, limits.maxNumCtx) : need.context;
     auto contextFor = [&](std::int64_t tokens) -> std::int64_t {
         return tokens <= need.context ? need.context
-                                      : std::min<std::int64_t>(roundUpCtx(tokens), ceiling);
+                                      : std::min<std::int64_t>(contextSizeFor(tokens), ceiling);
     };
     BudgetPlan fitted = plan;
     if (plan.needed <= ceiling) {

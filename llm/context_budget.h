@@ -34,6 +34,11 @@ struct BudgetNeed {
 /// The tokens of one request of \a images images.
 std::int64_t requestTokens(const BudgetNeed& need, int images);
 
+/// The Ollama `num_ctx` that holds \a tokens: rounded up to a multiple of
+/// 256 (any value works; a round one reads better). The daemon's fit and
+/// `dmsd probe` both size the context with it.
+int contextSizeFor(std::int64_t tokens);
+
 /// The budget as configured and what the fit changes, if anything.
 struct BudgetPlan {
     std::int64_t needed = 0;  ///< tokens of the largest request as configured

@@ -97,7 +97,7 @@ asio::awaitable<ProbeFigures> probeServer(ModelClientPtr client, ProbeOptions op
                 last - figures.perImageCount[figures.perImageCount.size() - 2].promptTokens;
             const std::int64_t need = last + perImage + options.numPredict;
             if (perImage > 0 && need > numCtx) {
-                numCtx = static_cast<int>((need + 1023) / 1024 * 1024);
+                numCtx = contextSizeFor(need);
                 client = options.withNumCtx(numCtx);
                 figures.numCtxRaisedTo = numCtx;
                 co_await client->warmUp(); // the server reloads the model with it
@@ -222,8 +222,9 @@ ProbeRecommendation recommend(const ProbeFigures& figures, const LlmSettings& ll
         cost.promptTokens = text;
         cost.numPredict = llm.model.options.numPredict;
         const std::int64_t need = requestTokens(cost, perQuestion);
-        const int numCtx =
-            static_cast<int>(std::max<std::int64_t>(2048, (need + 1023) / 1024 * 1024));
+        // Sized as the daemon's fit sizes it, never below Ollama's old
+        // default of 2048.
+        const int numCtx = std::max(2048, contextSizeFor(need));
         r.numCtx = numCtx;
         r.reasons.push_back(fmt::format(
             "num_ctx {}: {} image{} x {} tokens + {} tokens of text + {} to answer = {}", numCtx,

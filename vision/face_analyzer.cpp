@@ -124,7 +124,7 @@ struct FaceAnalyzer::Impl {
     cv::Mat lastPatch;
     cv::Mat patch;
     cv::Mat window; ///< the Hanning window of the correlation
-    cv::Mat small; ///< the downscaled plane, reused from frame to frame
+    cv::Mat small;  ///< the downscaled plane, reused from frame to frame
     std::vector<dlib::rect_detection> detections;
     std::vector<cv::Point2d> imagePoints;
     cv::Mat rvec;
@@ -138,19 +138,17 @@ struct FaceAnalyzer::Impl {
     std::optional<dlib::drectangle> trackedBox(const cv::Mat& full, double& response);
     /// The largest face the detector finds in \a area of \a full, seen
     /// scaled down by \a scale; its box in \a full's pixels.
-    std::optional<dlib::drectangle> detect(const cv::Mat& full, const cv::Rect& area,
-                                           double scale);
+    std::optional<dlib::drectangle> detect(const cv::Mat& full, const cv::Rect& area, double scale);
     std::optional<HeadPose> solvePose(const FaceLandmarks& landmarks, int width, int height);
 };
 
 bool FaceAnalyzer::Impl::patchOf(const cv::Mat& full, const dlib::drectangle& box,
                                  cv::Mat& out) const {
-    const cv::Rect area =
-        cv::Rect(cv::Point(static_cast<int>(std::lround(box.left())),
-                           static_cast<int>(std::lround(box.top()))),
-                 cv::Point(static_cast<int>(std::lround(box.right())),
-                           static_cast<int>(std::lround(box.bottom())))) &
-        cv::Rect(0, 0, full.cols, full.rows);
+    const cv::Rect area = cv::Rect(cv::Point(static_cast<int>(std::lround(box.left())),
+                                             static_cast<int>(std::lround(box.top()))),
+                                   cv::Point(static_cast<int>(std::lround(box.right())),
+                                             static_cast<int>(std::lround(box.bottom())))) &
+                          cv::Rect(0, 0, full.cols, full.rows);
     // Most of the face must be in the picture to be followed.
     if (area.area() * 2 < box.area()) {
         return false;
@@ -162,7 +160,7 @@ bool FaceAnalyzer::Impl::patchOf(const cv::Mat& full, const dlib::drectangle& bo
 }
 
 std::optional<dlib::drectangle> FaceAnalyzer::Impl::trackedBox(const cv::Mat& full,
-                                                                double& response) {
+                                                               double& response) {
     if (lastPatch.empty() || !patchOf(full, lastBox, patch)) {
         return std::nullopt;
     }
@@ -180,8 +178,7 @@ std::optional<dlib::drectangle> FaceAnalyzer::Impl::trackedBox(const cv::Mat& fu
 }
 
 std::optional<dlib::drectangle> FaceAnalyzer::Impl::detect(const cv::Mat& full,
-                                                            const cv::Rect& area,
-                                                            double scale) {
+                                                           const cv::Rect& area, double scale) {
     // The detector sees the area scaled by 1/scale (a small copy; the
     // full-resolution plane is never copied).
     const cv::Mat region = full(area);
@@ -196,9 +193,10 @@ std::optional<dlib::drectangle> FaceAnalyzer::Impl::detect(const cv::Mat& full,
     detector(Luma(*view), detections, 0.0);
     // The driver is the largest face (a passenger or a face on a poster is
     // smaller from the driver's camera).
-    const auto largest = std::max_element(
-        detections.begin(), detections.end(),
-        [](const auto& a, const auto& b) { return a.rect.area() < b.rect.area(); });
+    const auto largest =
+        std::max_element(detections.begin(), detections.end(), [](const auto& a, const auto& b) {
+            return a.rect.area() < b.rect.area();
+        });
     if (largest == detections.end()) {
         return std::nullopt;
     }
@@ -248,12 +246,11 @@ FaceAnalysis FaceAnalyzer::Impl::analyze(const LumaView& luma) {
             const auto snapUp = [cell](double v) {
                 return static_cast<int>(std::ceil(v / cell) * cell);
             };
-            const cv::Rect around =
-                cv::Rect(cv::Point(snapDown(tracked->left() - margin),
-                                   snapDown(tracked->top() - margin)),
-                         cv::Point(snapUp(tracked->right() + margin),
-                                   snapUp(tracked->bottom() + margin))) &
-                cv::Rect(0, 0, luma.width, luma.height);
+            const cv::Rect around = cv::Rect(cv::Point(snapDown(tracked->left() - margin),
+                                                       snapDown(tracked->top() - margin)),
+                                             cv::Point(snapUp(tracked->right() + margin),
+                                                       snapUp(tracked->bottom() + margin))) &
+                                    cv::Rect(0, 0, luma.width, luma.height);
             if (!around.empty()) {
                 out.cost.detectArea = DetectArea::AroundFace;
                 box = detect(full, around, scale);

@@ -43,7 +43,7 @@ enum class DetectArea {
 /// Thread CPU time one `analyze()` spent in each step, in microseconds.
 struct AnalysisCost {
     DetectArea detectArea = DetectArea::None;
-    std::int64_t trackUs = 0;     ///< the phase correlation that follows the face
+    std::int64_t trackUs = 0; ///< the phase correlation that follows the face
     /// The correlation's peak response, 0..1 (0 when no face was followed):
     /// below 0.15 the face is taken as lost (docs/vision.md).
     double trackResponse = 0.0;

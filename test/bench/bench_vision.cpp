@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
         analyzer->analyze(test::lumaView(moving[static_cast<std::size_t>(i) % moving.size()]));
     }
 
-    Series track, detectAround, detect, landmarks, landmarksDetected, landmarksTracked, pose, signalsUs, perFrame, noFace;
+    Series track, detectAround, detect, landmarks, landmarksDetected, landmarksTracked, pose,
+        signalsUs, perFrame, noFace;
     SignalTracker signals(settings.signals);
     int present = 0;
     for (int i = 0; i < frames; ++i) {

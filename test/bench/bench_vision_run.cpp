@@ -7,15 +7,17 @@
 // cooldown), empty seat 6 s. Prints:
 //   - process CPU per second of video (utime + stime from /proc), vision on
 //     and, in a second run of the same video, off;
-//   - RSS with the landmark model loaded (VmRSS at the end, VmHWM peak);
+//   - RSS with the landmark model loaded (VmRSS at the end, VmHWM peak, and
+//     its anonymous and file-backed parts), on the H.264 video and, in a third
+//     run of 20 s, on raw frames as a V4L2 camera delivers them (test:ball);
 //   - onset to AlertRaised on the bus, per kind (DROWSINESS from the eyes
 //     closing, DRIVER_NOT_VISIBLE from the driver leaving), with READY=1 (the
 //     first frame) as video time 0.
 // Not a pass/fail test.
 //   bench_vision_run [--cycles N]      (default 2: 88 s of video per run)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -40,6 +42,8 @@ struct ProcSample {
     double cpuSeconds = 0;
     std::size_t rssKb = 0;
     std::size_t hwmKb = 0;
+    std::size_t anonKb = 0; ///< RssAnon: the heap (the landmark model is here)
+    std::size_t fileKb = 0; ///< RssFile: mapped files, the shared libraries
 };
 
 ProcSample sample(pid_t pid) {
@@ -67,6 +71,10 @@ ProcSample sample(pid_t pid) {
             s.rssKb = std::stoul(line.substr(6));
         } else if (line.rfind("VmHWM:", 0) == 0) {
             s.hwmKb = std::stoul(line.substr(6));
+        } else if (line.rfind("RssAnon:", 0) == 0) {
+            s.anonKb = std::stoul(line.substr(8));
+        } else if (line.rfind("RssFile:", 0) == 0) {
+            s.fileKb = std::stoul(line.substr(8));
         }
     }
     return s;
@@ -114,7 +122,10 @@ struct Result {
     std::map<std::string, double> threadMsPerS; ///< CPU per second of video, by thread name
 };
 
-Result runOnce(const FaceVideoSpec& spec, double videoS, bool vision) {
+/// One run of `dmsd run` for \a videoS seconds. \a camera replaces the face
+/// video with another capture source (then no alert is awaited).
+Result runOnce(const FaceVideoSpec& spec, double videoS, bool vision,
+               const std::string& camera = {}) {
     Harness h;
     generateFaceVideo(h.videoPath(), spec);
     h.startBus();
@@ -125,7 +136,7 @@ Result runOnce(const FaceVideoSpec& spec, double videoS, bool vision) {
       "general_scene":{"description":"One driver.","driver_visible":true,"occupants":1}}})";
     h.startEmulator({"--slots", "1", "--latency-ms", "1500", "--script", script.string()});
     h.writeConfig(fmt::format(R"(version: "bench-vision"
-capture: {{ source: "file:{}", width: 640, height: 480, fps: 15 }}
+capture: {{ source: "{}", width: 640, height: 480, fps: 15 }}
 llm: {{ url: "{}" }}
 notify:
   dbus: {{ enabled: true, bus: "{}" }}
@@ -133,8 +144,8 @@ notify:
   snapshots: {{ enabled: false }}
 vision: {{ enabled: {} }}
 )",
-                              h.videoPath().string(), h.emulatorUrl(), h.busAddress(),
-                              vision ? "true" : "false"));
+                              camera.empty() ? "file:" + h.videoPath().string() : camera,
+                              h.emulatorUrl(), h.busAddress(), vision ? "true" : "false"));
     auto monitor = h.monitor();
     h.startDaemon();
     const auto ready = h.waitReady(60s);
@@ -145,7 +156,7 @@ vision: {{ enabled: {} }}
     const auto firstThreads = threadCpu(h.daemon().pid());
     Result result;
     const std::size_t cycles = spec.segments.size() / 4;
-    for (std::size_t c = 0; c < cycles && vision; ++c) {
+    for (std::size_t c = 0; c < cycles && vision && camera.empty(); ++c) {
         const double closedAt = segmentStart(spec, 4 * c + 1);
         const double emptyAt = segmentStart(spec, 4 * c + 3);
         if (auto s = waitSignal(*monitor, "AlertRaised", "DROWSINESS", 40s)) {
@@ -204,6 +215,10 @@ int main(int argc, char** argv) {
                DMSD_BUILD_TYPE, videoS);
     const Result on = runOnce(spec, videoS, true);
     const Result off = runOnce(spec, videoS, false);
+    // A camera delivers raw frames (V4L2 YUYV) or MJPEG, not H.264: the same
+    // daemon on raw frames from videotestsrc, to tell the decoder's memory
+    // (libav's frame pools and its shared libraries) from the daemon's.
+    const Result raw = runOnce(spec, 20.0, true, "test:ball");
     fmt::print("\n== CPU per second of video ==\n");
     fmt::print("vision on   {:6.1f} ms/s ({:.1f}% of one core)\n", on.cpuPerVideoSecondMs,
                on.cpuPerVideoSecondMs / 10.0);
@@ -227,6 +242,11 @@ int main(int argc, char** argv) {
                on.end.hwmKb);
     fmt::print("vision off  RSS at the end {} kB, peak (VmHWM) {} kB\n", off.end.rssKb,
                off.end.hwmKb);
+    fmt::print("            (RssAnon / RssFile: vision on {} / {} kB, off {} / {} kB)\n",
+               on.end.anonKb, on.end.fileKb, off.end.anonKb, off.end.fileKb);
+    fmt::print("vision on, raw frames (test:ball, 20 s, no H.264 decoder): RSS {} kB, peak {} kB "
+               "(RssAnon {} kB, RssFile {} kB)\n",
+               raw.end.rssKb, raw.end.hwmKb, raw.end.anonKb, raw.end.fileKb);
     fmt::print("\n== Onset to AlertRaised (video time, READY=1 = 0) ==\n");
     printTimes("DROWSINESS", on.drowsy);
     printTimes("DRIVER_NOT_VISIBLE", on.absent);

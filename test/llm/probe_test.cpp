@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "llm/context_budget.h"
 #include "llm/probe.h"
 
 using namespace dmsd;
@@ -46,17 +47,19 @@ TEST_CASE("probe: a server that takes four images and pays for concurrency", "[l
     CHECK(r.framesPerSequence == 4);
     CHECK(r.layout == ImageLayout::Separate);
     CHECK(r.interval == 2s); // 2 x 480 ms, with a quarter to spare, within the configured 2 s
-    // 4 x 576 + 185 of text + 256 to answer = 2745: the next 1024 up.
+    // 4 x 576 + 185 of text + 256 to answer = 2745: the next multiple of 256
+    // up, as the daemon's fit rounds (contextSizeFor).
     REQUIRE(r.numCtx);
-    CHECK(*r.numCtx == 3072);
+    CHECK(*r.numCtx == 2816);
+    CHECK(*r.numCtx == contextSizeFor(2745));
     const std::string dropIn = r.dropIn("probe of X");
     INFO(dropIn);
     CHECK(dropIn.starts_with("# probe of X\n"));
     CHECK(dropIn.find("  frames_per_sequence: 4\n") != std::string::npos);
     CHECK(dropIn.find("  mode: parallel\n") != std::string::npos);
     CHECK(dropIn.find("  max_side: 336\n") != std::string::npos); // the default, as measured
-    CHECK(dropIn.find("    num_ctx: 3072\n") != std::string::npos);
-    CHECK(dropIn.find("#   num_ctx 3072: 4 images x 576 tokens + 185 tokens of text + 256 to "
+    CHECK(dropIn.find("    num_ctx: 2816\n") != std::string::npos);
+    CHECK(dropIn.find("#   num_ctx 2816: 4 images x 576 tokens + 185 tokens of text + 256 to "
                       "answer = 2745\n") != std::string::npos);
 }
 
