@@ -201,7 +201,8 @@ std::optional<dlib::drectangle> FaceAnalyzer::Impl::detect(const cv::Mat& full,
         return std::nullopt;
     }
     detectConfidence = detectionConfidence(largest->detection_confidence);
-    const dlib::rectangle& r = largest->rect;
+    // dlib's pixel coordinates are long; a picture's fit a double exactly.
+    const dlib::drectangle r(largest->rect);
     return dlib::drectangle(area.x + r.left() * scale, area.y + r.top() * scale,
                             area.x + r.right() * scale, area.y + r.bottom() * scale);
 }
