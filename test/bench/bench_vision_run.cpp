@@ -15,7 +15,7 @@
 //     first frame) as video time 0.
 // Not a pass/fail test.
 //   bench_vision_run [--cycles N]      (default 2: 88 s of video per run)
-#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -46,25 +46,39 @@ struct ProcSample {
     std::size_t fileKb = 0; ///< RssFile: mapped files, the shared libraries
 };
 
+/// A /proc stat file (of a process or a thread): its name and its CPU
+/// seconds (utime + stime).
+struct StatLine {
+    std::string name;
+    double cpuSeconds = 0;
+};
+
+StatLine readStat(const std::filesystem::path& path) {
+    std::ifstream stat(path);
+    const std::string text((std::istreambuf_iterator<char>(stat)),
+                           std::istreambuf_iterator<char>());
+    StatLine out;
+    const auto open = text.find('(');
+    const auto close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close + 2 > text.size()) {
+        return out;
+    }
+    out.name = text.substr(open + 1, close - open - 1);
+    std::istringstream rest(text.substr(close + 2));
+    std::vector<std::string> fields;
+    for (std::string field; fields.size() < 13 && rest >> field;) {
+        fields.push_back(field);
+    }
+    if (fields.size() == 13) { // fields 14 and 15 of proc(5): utime, stime
+        out.cpuSeconds =
+            (std::stod(fields[11]) + std::stod(fields[12])) / double(::sysconf(_SC_CLK_TCK));
+    }
+    return out;
+}
+
 ProcSample sample(pid_t pid) {
     ProcSample s;
-    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    const auto close = text.rfind(')');
-    std::vector<std::string> fields;
-    std::string field;
-    for (char c : text.substr(close + 2)) {
-        if (c == ' ') {
-            fields.push_back(field);
-            field.clear();
-        } else {
-            field += c;
-        }
-    }
-    if (fields.size() > 13) {
-        const double tick = double(::sysconf(_SC_CLK_TCK));
-        s.cpuSeconds = (std::stod(fields[11]) + std::stod(fields[12])) / tick;
-    }
+    s.cpuSeconds = readStat(fmt::format("/proc/{}/stat", pid)).cpuSeconds;
     std::ifstream status(fmt::format("/proc/{}/status", pid));
     for (std::string line; std::getline(status, line);) {
         if (line.rfind("VmRSS:", 0) == 0) {
@@ -83,33 +97,14 @@ ProcSample sample(pid_t pid) {
 /// CPU seconds of each thread of \a pid, summed by thread name.
 std::map<std::string, double> threadCpu(pid_t pid) {
     std::map<std::string, double> out;
-    const double tick = double(::sysconf(_SC_CLK_TCK));
     std::error_code ec;
     for (const auto& task :
          std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
-        std::ifstream stat(task.path() / "stat");
-        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-        const auto open = text.find('(');
-        const auto close = text.rfind(')');
-        if (open == std::string::npos || close == std::string::npos) {
-            continue;
-        }
-        std::istringstream rest(text.substr(close + 2));
-        std::string field;
-        double utime = 0;
-        double stime = 0;
-        for (int i = 0; i < 13 && rest >> field; ++i) {
-            if (i == 11) {
-                utime = std::stod(field);
-            } else if (i == 12) {
-                stime = std::stod(field);
-            }
-        }
+        StatLine line = readStat(task.path() / "stat");
         // GStreamer names its threads after elements ("qtdemux0:sink"):
         // the digits go, so that restarts add up under one name.
-        std::string name = text.substr(open + 1, close - open - 1);
-        name.erase(std::remove_if(name.begin(), name.end(), ::isdigit), name.end());
-        out[name] += (utime + stime) / tick;
+        std::erase_if(line.name, [](unsigned char c) { return std::isdigit(c) != 0; });
+        out[line.name] += line.cpuSeconds;
     }
     return out;
 }
