@@ -54,7 +54,7 @@ struct FaceBox {
 struct FaceObservation {
     bool present = false;      ///< a face was detected or tracked
     double confidence = 0.0;   ///< 0..1: the score of the detection that found it (docs/vision.md)
-    bool detected = false;     ///< this frame ran the full detector (else it was tracked)
+    bool detected = false;     ///< this frame ran the detector (else it was tracked)
     FaceBox box;               ///< where the face is (valid when present)
     FaceLandmarks landmarks{}; ///< valid when present
     std::optional<HeadPose> pose; ///< when present and solvePnP converged

@@ -122,7 +122,9 @@ struct Result {
 Result runOnce(const FaceVideoSpec& spec, double videoS, bool vision,
                const std::string& camera = {}) {
     Harness h;
-    generateFaceVideo(h.videoPath(), spec);
+    if (camera.empty()) {
+        generateFaceVideo(h.videoPath(), spec);
+    }
     h.startBus();
     const auto script = h.dir() / "awake.json";
     std::ofstream(script) << R"({"rules":[],"defaults":{
