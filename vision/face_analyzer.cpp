@@ -116,6 +116,7 @@ struct FaceAnalyzer::Impl {
     dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
     bool tracking = false;
     bool forceDetect = true;
+    bool noFace = false; ///< the last search, over the whole picture, found none
     int framesSinceDetect = 0;
     double detectConfidence = 0.0;
     /// The face's box in the last frame (full resolution) and its content
@@ -225,6 +226,14 @@ FaceAnalysis FaceAnalyzer::Impl::analyze(const LumaView& luma) {
     if (tracked && framesSinceDetect < settings.detectInterval) {
         box = tracked;
         ++framesSinceDetect;
+    } else if (noFace && !forceDetect && framesSinceDetect < settings.detectInterval) {
+        // No face since the last whole-picture search: the seat is searched
+        // again every detect_interval frames, not on each one (an empty seat
+        // would otherwise cost the most of all frames). The face's return is
+        // seen up to detect_interval - 1 frames late; its loss is seen at
+        // once (a lost track runs the detector on that frame).
+        ++framesSinceDetect;
+        return out;
     } else {
         out.face.detected = true;
         forceDetect = false;
@@ -265,6 +274,7 @@ FaceAnalysis FaceAnalyzer::Impl::analyze(const LumaView& luma) {
         const std::int64_t t1 = threadCpuUs();
         out.cost.detectUs = t1 - t0;
         t0 = t1;
+        noFace = !box;
         if (!box) {
             tracking = false;
             return out;
@@ -355,12 +365,9 @@ FaceAnalysis FaceAnalyzer::analyze(const LumaView& luma) {
 
 void FaceAnalyzer::reset() {
     impl_->tracking = false;
+    impl_->noFace = false;
     impl_->forceDetect = true;
     impl_->poseValid = false;
-}
-
-void FaceAnalyzer::detectNext() {
-    impl_->forceDetect = true;
 }
 
 } // namespace dmsd

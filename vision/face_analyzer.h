@@ -80,10 +80,6 @@ public:
     /// Forgets the tracked face: the next frame runs the full detector.
     void reset();
 
-    /// Runs the full detector on the next frame (a caller that knows the
-    /// scene changed, e.g. the benchmark timing both kinds of frame).
-    void detectNext();
-
     struct Impl;
 
 private:

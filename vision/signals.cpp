@@ -83,8 +83,9 @@ const DriverSignals& SignalTracker::update(const FaceObservation& face, double t
 
     signals_.facePresent.value = present;
     // An absence is as certain as the detector that looked: the analyzer
-    // reports no face only from a frame that ran the full detector.
-    signals_.facePresent.confidence = present ? confidence : (face.detected ? 1.0 : 0.5);
+    // reports no face only after a whole-picture search found none, and
+    // repeats that verdict until its next search (detect_interval frames).
+    signals_.facePresent.confidence = present ? confidence : 1.0;
     if (present) {
         faceLostAt_.reset();
         signals_.faceAbsentS = 0.0;

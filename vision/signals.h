@@ -52,11 +52,14 @@ struct FaceBox {
 
 /// What the face analyzer saw in one frame.
 struct FaceObservation {
-    bool present = false;      ///< a face was detected or tracked
-    double confidence = 0.0;   ///< 0..1: the score of the detection that found it (docs/vision.md)
-    bool detected = false;     ///< this frame ran the detector (else it was tracked)
-    FaceBox box;               ///< where the face is (valid when present)
-    FaceLandmarks landmarks{}; ///< valid when present
+    bool present = false;    ///< a face was detected or tracked
+    double confidence = 0.0; ///< 0..1: the score of the detection that found it (docs/vision.md)
+    /// This frame ran the detector; else the face was tracked, or none is
+    /// known and the whole-picture search waits for its turn (every
+    /// `detect_interval` frames: the absence is the last search's).
+    bool detected = false;
+    FaceBox box;                  ///< where the face is (valid when present)
+    FaceLandmarks landmarks{};    ///< valid when present
     std::optional<HeadPose> pose; ///< when present and solvePnP converged
 };
 

@@ -187,8 +187,17 @@ TEST_CASE("analyze --realtime: closed eyes and an empty seat alerted within 3.5 
     REQUIRE(absent);
     INFO("DROWSINESS " << *drowsy - closedAt << " s and DRIVER_NOT_VISIBLE " << *absent - emptyAt
                        << " s after onset");
+#if defined(__SANITIZE_ADDRESS__)
+    // Under ASan's unoptimised build one whole-picture detection takes most of
+    // a second, so the vision reads the empty seat late and the bound measures
+    // the instrumentation (CI saw 3.6 s): there it is printed, not asserted.
+    // What the sanitizers check here is the path, and the checks above.
+    WARN("under ASan: DROWSINESS " << *drowsy - closedAt << " s and DRIVER_NOT_VISIBLE "
+                                   << *absent - emptyAt << " s after onset");
+#else
     CHECK(*drowsy - closedAt <= 3.5);
     CHECK(*absent - emptyAt <= 3.5);
+#endif
 }
 
 TEST_CASE("analyze offline: vision is deterministic, --signals lines, onsets ask the model at once",

@@ -8,8 +8,9 @@
 //   - process CPU per second of video (utime + stime from /proc), vision on
 //     and, in a second run of the same video, off;
 //   - RSS with the landmark model loaded (VmRSS at the end, VmHWM peak, and
-//     its anonymous and file-backed parts), on the H.264 video and, in a third
-//     run of 20 s, on raw frames as a V4L2 camera delivers them (test:ball);
+//     its anonymous and file-backed parts), on the H.264 video, on the same
+//     video as MJPEG (what a USB camera sends; CPU too) and, in a fourth run
+//     of 20 s, on raw frames as a V4L2 camera delivers them (test:ball);
 //   - onset to AlertRaised on the bus, per kind (DROWSINESS from the eyes
 //     closing, DRIVER_NOT_VISIBLE from the driver leaving), with READY=1 (the
 //     first frame) as video time 0.
@@ -117,13 +118,19 @@ struct Result {
     std::map<std::string, double> threadMsPerS; ///< CPU per second of video, by thread name
 };
 
-/// One run of `dmsd run` for \a videoS seconds. \a camera replaces the face
-/// video with another capture source (then no alert is awaited).
-Result runOnce(const FaceVideoSpec& spec, double videoS, bool vision,
-               const std::string& camera = {}) {
+/// What the daemon reads: the face video as H.264 in MP4 (a recording), as
+/// MJPEG in AVI (what a USB cabin camera sends), or raw frames from
+/// videotestsrc (a V4L2 camera's YUYV; no face, so no alert is awaited).
+enum class Source { H264, Mjpeg, RawTest };
+
+/// One run of `dmsd run` on \a source for \a videoS seconds.
+Result runOnce(const FaceVideoSpec& spec, double videoS, bool vision, Source source) {
     Harness h;
-    if (camera.empty()) {
-        generateFaceVideo(h.videoPath(), spec);
+    std::string camera = "test:ball";
+    if (source != Source::RawTest) {
+        const auto video = source == Source::H264 ? h.videoPath() : h.dir() / "driver.avi";
+        generateFaceVideo(video, spec);
+        camera = "file:" + video.string();
     }
     h.startBus();
     const auto script = h.dir() / "awake.json";
@@ -141,8 +148,7 @@ notify:
   snapshots: {{ enabled: false }}
 vision: {{ enabled: {} }}
 )",
-                              camera.empty() ? "file:" + h.videoPath().string() : camera,
-                              h.emulatorUrl(), h.busAddress(), vision ? "true" : "false"));
+                              camera, h.emulatorUrl(), h.busAddress(), vision ? "true" : "false"));
     auto monitor = h.monitor();
     h.startDaemon();
     const auto ready = h.waitReady(60s);
@@ -153,7 +159,7 @@ vision: {{ enabled: {} }}
     const auto firstThreads = threadCpu(h.daemon().pid());
     Result result;
     const std::size_t cycles = spec.segments.size() / 4;
-    for (std::size_t c = 0; c < cycles && vision && camera.empty(); ++c) {
+    for (std::size_t c = 0; c < cycles && vision && source != Source::RawTest; ++c) {
         const double closedAt = segmentStart(spec, 4 * c + 1);
         const double emptyAt = segmentStart(spec, 4 * c + 3);
         if (auto s = waitSignal(*monitor, "AlertRaised", "DROWSINESS", 40s)) {
@@ -182,7 +188,7 @@ vision: {{ enabled: {} }}
 }
 
 void printTimes(const char* kind, const std::vector<double>& times) {
-    fmt::print("{:20} ", kind);
+    fmt::print("{:26} ", kind);
     for (double t : times) {
         fmt::print(" {:.2f} s", t);
     }
@@ -210,17 +216,24 @@ int main(int argc, char** argv) {
     fmt::print("bench_vision_run ({} build): {:.0f} s of 640x480@15 video, emulator 1500 ms, "
                "1 slot\n",
                DMSD_BUILD_TYPE, videoS);
-    const Result on = runOnce(spec, videoS, true);
-    const Result off = runOnce(spec, videoS, false);
+    const Result on = runOnce(spec, videoS, true, Source::H264);
+    const Result off = runOnce(spec, videoS, false, Source::H264);
     // A camera delivers raw frames (V4L2 YUYV) or MJPEG, not H.264: the same
-    // daemon on raw frames from videotestsrc, to tell the decoder's memory
-    // (libav's frame pools and its shared libraries) from the daemon's.
-    const Result raw = runOnce(spec, 20.0, true, "test:ball");
+    // video as MJPEG, and the daemon on raw frames from videotestsrc, to tell
+    // the decoder's memory (libav's frame pools and its shared libraries)
+    // from the daemon's.
+    const Result mjpeg = runOnce(spec, videoS, true, Source::Mjpeg);
+    const Result raw = runOnce(spec, 20.0, true, Source::RawTest);
     fmt::print("\n== CPU per second of video ==\n");
     fmt::print("vision on   {:6.1f} ms/s ({:.1f}% of one core)\n", on.cpuPerVideoSecondMs,
                on.cpuPerVideoSecondMs / 10.0);
     fmt::print("vision off  {:6.1f} ms/s ({:.1f}% of one core)\n", off.cpuPerVideoSecondMs,
                off.cpuPerVideoSecondMs / 10.0);
+    fmt::print("vision on, the same video as MJPEG (a USB camera's format) {:6.1f} ms/s "
+               "(of which dmsd-vision {:.1f})\n",
+               mjpeg.cpuPerVideoSecondMs,
+               mjpeg.threadMsPerS.count("dmsd-vision") ? mjpeg.threadMsPerS.at("dmsd-vision")
+                                                       : 0.0);
     fmt::print("\nby thread (ms per second of video; GStreamer's named after their elements)\n");
     std::map<std::string, std::pair<double, double>> threads;
     for (const auto& [name, ms] : on.threadMsPerS) {
@@ -241,11 +254,15 @@ int main(int argc, char** argv) {
                off.end.hwmKb);
     fmt::print("            (RssAnon / RssFile: vision on {} / {} kB, off {} / {} kB)\n",
                on.end.anonKb, on.end.fileKb, off.end.anonKb, off.end.fileKb);
+    fmt::print("vision on, MJPEG: RSS {} kB, peak {} kB (RssAnon {} kB, RssFile {} kB)\n",
+               mjpeg.end.rssKb, mjpeg.end.hwmKb, mjpeg.end.anonKb, mjpeg.end.fileKb);
     fmt::print("vision on, raw frames (test:ball, 20 s, no H.264 decoder): RSS {} kB, peak {} kB "
                "(RssAnon {} kB, RssFile {} kB)\n",
                raw.end.rssKb, raw.end.hwmKb, raw.end.anonKb, raw.end.fileKb);
     fmt::print("\n== Onset to AlertRaised (video time, READY=1 = 0) ==\n");
     printTimes("DROWSINESS", on.drowsy);
     printTimes("DRIVER_NOT_VISIBLE", on.absent);
+    printTimes("MJPEG: DROWSINESS", mjpeg.drowsy);
+    printTimes("MJPEG: DRIVER_NOT_VISIBLE", mjpeg.absent);
     return 0;
 }

@@ -232,3 +232,44 @@ TEST_CASE("the tracker follows the face between detections", "[vision][faces]") 
     CHECK(left.face.detected);
     CHECK(left.cost.detectArea == DetectArea::Full);
 }
+
+TEST_CASE("an empty seat is searched every detect_interval frames, a returning face found at the "
+          "next search",
+          "[vision][faces]") {
+    const auto face = driverImage(kWebcamFace);
+    const auto seat = driverImage(kHome);
+    if (!face || !seat) {
+        return;
+    }
+    VisionSettings settings;
+    settings.detectInterval = 4;
+    auto analyzer = openAnalyzer(settings);
+    // The first frame searches the whole picture and finds the seat empty.
+    const FaceAnalysis first = analyzer->analyze(lumaView(*seat));
+    CHECK_FALSE(first.face.present);
+    CHECK(first.face.detected);
+    CHECK(first.cost.detectArea == DetectArea::Full);
+    CHECK(first.cost.detectUs > 0);
+    // The next three repeat that verdict without a search; the driver sits
+    // down during them, and is found by the fourth frame's search.
+    for (int i = 1; i <= 3; ++i) {
+        INFO("frame " << i);
+        const FaceAnalysis next = analyzer->analyze(lumaView(i == 1 ? *seat : *face));
+        CHECK_FALSE(next.face.present);
+        CHECK_FALSE(next.face.detected);
+        CHECK(next.cost.detectArea == DetectArea::None);
+        CHECK(next.cost.detectUs == 0);
+    }
+    const FaceAnalysis found = analyzer->analyze(lumaView(*face));
+    CHECK(found.face.present);
+    CHECK(found.face.detected);
+    CHECK(found.cost.detectArea == DetectArea::Full);
+    // reset() (a new stream) searches the next frame at once.
+    const FaceAnalysis gone = analyzer->analyze(lumaView(*seat));
+    CHECK_FALSE(gone.face.present);
+    CHECK(gone.face.detected);
+    analyzer->reset();
+    const FaceAnalysis afterReset = analyzer->analyze(lumaView(*face));
+    CHECK(afterReset.face.present);
+    CHECK(afterReset.face.detected);
+}
