@@ -6,8 +6,6 @@
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/opencv/cv_image.h>
-#include <dlib/serialize.h>
-#include <exception>
 #include <map>
 #include <mutex>
 #include <numbers>
@@ -17,42 +15,29 @@
 #include <time.h>
 #include <vector>
 
-#include <fmt/format.h>
+#include "vision/landmark_model.h"
 
 namespace dmsd {
 namespace {
 
 using Luma = dlib::cv_image<unsigned char>;
 
-/// The landmark model is immutable once loaded and `shape_predictor::operator()`
+/// The landmark model is immutable once loaded and `LandmarkModel::predict`
 /// is const, so every analyzer of the process (the batch workers of
-/// `dmsd analyze`) shares one copy of its ~100 MB instead of one each.
-std::variant<std::shared_ptr<const dlib::shape_predictor>, std::string>
+/// `dmsd analyze`) shares one copy of its ~80 MB instead of one each.
+std::variant<std::shared_ptr<const LandmarkModel>, std::string>
 sharedModel(const std::string& path) {
     static std::mutex mutex;
-    static std::map<std::string, std::weak_ptr<const dlib::shape_predictor>> loaded;
+    static std::map<std::string, std::weak_ptr<const LandmarkModel>> loaded;
     const std::lock_guard lock(mutex);
     if (auto model = loaded[path].lock()) {
         return model;
     }
-    if (auto problem = landmarkModelProblem(path)) {
-        return *problem;
+    auto model = LandmarkModel::load(path);
+    if (auto* ready = std::get_if<std::shared_ptr<const LandmarkModel>>(&model)) {
+        loaded[path] = *ready;
     }
-    auto model = std::make_shared<dlib::shape_predictor>();
-    try {
-        dlib::deserialize(path) >> *model;
-    } catch (const std::exception& e) {
-        // dlib's messages span lines; the reason goes on one journal line.
-        std::string reason = e.what();
-        std::replace(reason.begin(), reason.end(), '\n', ' ');
-        return fmt::format("landmark model \"{}\" is not a dlib shape predictor: {}", path, reason);
-    }
-    if (model->num_parts() != 68) {
-        return fmt::format("landmark model \"{}\" has {} landmarks, not 68", path,
-                           model->num_parts());
-    }
-    loaded[path] = model;
-    return std::shared_ptr<const dlib::shape_predictor>(std::move(model));
+    return model;
 }
 
 /// A generic face in millimetres, in the camera's axes (x right, y down, z
@@ -112,7 +97,7 @@ LumaView lumaOf(const Frame& frame) {
 
 struct FaceAnalyzer::Impl {
     VisionSettings settings;
-    std::shared_ptr<const dlib::shape_predictor> model;
+    std::shared_ptr<const LandmarkModel> model;
     dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
     bool tracking = false;
     bool forceDetect = true;
@@ -283,18 +268,14 @@ FaceAnalysis FaceAnalyzer::Impl::analyze(const LumaView& luma) {
 
     const dlib::rectangle fullBox(std::lround(box->left()), std::lround(box->top()),
                                   std::lround(box->right()), std::lround(box->bottom()));
-    const dlib::full_object_detection shape = (*model)(Luma(full), fullBox);
+    out.face.box = {static_cast<double>(fullBox.left()), static_cast<double>(fullBox.top()),
+                    static_cast<double>(fullBox.width()), static_cast<double>(fullBox.height())};
+    out.face.landmarks = model->predict(luma, out.face.box);
     const std::int64_t t1 = threadCpuUs();
     out.cost.landmarksUs = t1 - t0;
 
     out.face.present = true;
     out.face.confidence = detectConfidence; // a tracked face: its last detection's
-    out.face.box = {static_cast<double>(fullBox.left()), static_cast<double>(fullBox.top()),
-                    static_cast<double>(fullBox.width()), static_cast<double>(fullBox.height())};
-    for (unsigned long i = 0; i < shape.num_parts() && i < out.face.landmarks.size(); ++i) {
-        out.face.landmarks[i] = {static_cast<double>(shape.part(i).x()),
-                                 static_cast<double>(shape.part(i).y())};
-    }
     out.face.pose = solvePose(out.face.landmarks, luma.width, luma.height);
     const std::int64_t t2 = threadCpuUs();
     out.cost.poseUs = t2 - t1;

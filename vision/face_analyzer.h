@@ -7,8 +7,8 @@
 /// `vision.downscale_width` when no face is known or none is found there;
 /// in between, the box follows the image (OpenCV's phase correlation of the
 /// face's content from frame to frame); dlib's 68-point shape predictor on the
-/// full-resolution plane; head pose from six landmarks with OpenCV's
-/// solvePnP against a generic 3D face. dlib and OpenCV stay behind the
+/// full-resolution plane (through LandmarkModel, vision/landmark_model.h); head pose from six
+/// landmarks with OpenCV's solvePnP against a generic 3D face. dlib and OpenCV stay behind the
 /// pimpl: this header includes neither.
 
 #include <cstdint>
@@ -61,7 +61,7 @@ struct FaceAnalysis {
 
 /// The detector, landmark model and pose solver of one video
 /// stream (it remembers the face between frames). Not thread-safe: one
-/// thread uses it. Loading reads a 95 MiB model (1.3 s of CPU in bench_vision).
+/// thread uses it. Loading reads a 95 MiB model (0.9 s of CPU in bench_vision).
 class FaceAnalyzer {
 public:
     /// Loads the model of \a settings.model. The error says what failed and
