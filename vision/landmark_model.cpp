@@ -32,8 +32,6 @@ struct Split {
 /// leaf is 136 floats (9 cache lines), so some memory latencies overlap.
 constexpr unsigned kPrefetchAhead = 4;
 
-} // namespace
-
 /// One cascade: where its feature pixels sit relative to the current shape,
 /// and its trees, all of the same depth, as two flat arrays.
 struct Cascade {
@@ -43,6 +41,8 @@ struct Cascade {
     std::vector<Split> splits; ///< trees x splitsPerTree, each tree in breadth-first order
     std::vector<float> leaves; ///< trees x leavesPerTree x dims
 };
+
+} // namespace
 
 struct LandmarkModel::Data {
     dlib::matrix<float, 0, 1> initialShape;
