@@ -24,7 +24,7 @@ using Luma = dlib::cv_image<unsigned char>;
 
 /// The landmark model is immutable once loaded and `LandmarkModel::predict`
 /// is const, so every analyzer of the process (the batch workers of
-/// `dmsd analyze`) shares one copy of its ~80 MB instead of one each.
+/// `dmsd analyze`) shares one copy of its 66 MB instead of one each.
 std::variant<std::shared_ptr<const LandmarkModel>, std::string>
 sharedModel(const std::string& path) {
     static std::mutex mutex;
