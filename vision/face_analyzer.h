@@ -7,9 +7,9 @@
 /// `vision.downscale_width` when no face is known or none is found there;
 /// in between, the box follows the image (OpenCV's phase correlation of the
 /// face's content from frame to frame); dlib's 68-point shape predictor on the
-/// full-resolution plane (through LandmarkModel, vision/landmark_model.h); head pose from six
-/// landmarks with OpenCV's solvePnP against a generic 3D face. dlib and OpenCV stay behind the
-/// pimpl: this header includes neither.
+/// full-resolution plane (through LandmarkModel, vision/landmark_model.h);
+/// head pose from six landmarks with OpenCV's solvePnP against a generic 3D
+/// face. dlib and OpenCV stay behind the pimpl: this header includes neither.
 
 #include <cstdint>
 #include <memory>
